@@ -1,0 +1,140 @@
+"""Run and check the project's notebooks (papermill), for the main job and for CI.
+
+* :func:`static_problems` -- a notebook must have exactly one cell tagged ``parameters`` and
+  carry no outputs (sources are committed stripped, nbstripout-style);
+* :func:`profile_problems` -- every notebook on disk must appear in a profile file
+  (``ci/quick.yaml``, ``ci/full.yaml``) and vice versa;
+* :func:`run_notebook` / :func:`run_profile` -- execute with papermill from ``notebooks/``,
+  writing executed copies to ``build/executed/<profile>/``.
+
+Command line: ``python -m helpers.notebooks check`` and
+``python -m helpers.notebooks run --profile full [--force] [--only 01 02]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from .paths import BUILD_DIR, REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+PROFILE_DIR = REPO_ROOT / "ci"
+
+
+def notebooks_on_disk(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """All ``NN_*.ipynb`` notebooks in ``folder``, in order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def static_problems(path: str | Path) -> list[str]:
+    """Problems that make a committed notebook unacceptable (empty list: fine)."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        problems.append(f"{path.name}: needs exactly one cell tagged 'parameters', "
+                        f"found {len(tagged)} (add the tag in Jupyter: View > Cell Toolbar > Tags)")
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        if c.get("outputs") or c.get("execution_count") is not None:
+            problems.append(f"{path.name}: cell {i} carries outputs or an execution count; "
+                            "strip them (`make strip` or `jupyter nbconvert "
+                            "--clear-output --inplace`) before committing")
+            break
+    return problems
+
+
+def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
+    """Parameters per notebook from ``ci/<profile>.yaml`` (or a path to a YAML file)."""
+    path = Path(profile)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"profile file {path} not found; expected ci/quick.yaml or "
+                                "ci/full.yaml")
+    with open(path, encoding="utf-8") as f:
+        params = yaml.safe_load(f) or {}
+    return {k: (v or {}) for k, v in params.items()}
+
+
+def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[str]:
+    """Notebooks missing from the profile file, and profile entries without a notebook."""
+    params = load_profile(profile)
+    on_disk = {p.name for p in notebooks_on_disk(folder)}
+    problems = [f"{name}: not listed in profile {profile}; add its parameters there"
+                for name in sorted(on_disk - set(params))]
+    problems += [f"{name}: listed in profile {profile} but no such notebook"
+                 for name in sorted(set(params) - on_disk)]
+    return problems
+
+
+def run_notebook(path: str | Path, parameters: dict[str, Any], out_dir: Path,
+                 log_output: bool = False) -> Path:
+    """Execute one notebook with papermill (cwd ``notebooks/``); return the executed copy."""
+    import papermill as pm
+
+    path = Path(path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                        kernel_name="python3", progress_bar=False, log_output=log_output)
+    return out
+
+
+def run_profile(profile: str, force: bool = False, only: list[str] | None = None,
+                log_output: bool = True) -> list[tuple[str, float]]:
+    """Run every notebook of a profile in order; ``force`` passes ``reuse=False`` to all."""
+    problems = profile_problems(profile)
+    for nb in notebooks_on_disk():
+        problems += static_problems(nb)
+    if problems:
+        raise SystemExit("notebook checks failed:\n  " + "\n  ".join(problems))
+    params = load_profile(profile)
+    timings = []
+    for nb in notebooks_on_disk():
+        if only and not any(nb.name.startswith(o) for o in only):
+            continue
+        p = dict(params[nb.name])
+        if force:
+            p["reuse"] = False
+        t0 = time.perf_counter()
+        print(f"=== {nb.name} ({profile}) parameters={p}", flush=True)
+        run_notebook(nb, p, BUILD_DIR / "executed" / profile, log_output=log_output)
+        timings.append((nb.name, time.perf_counter() - t0))
+        print(f"=== {nb.name} done in {timings[-1][1]:.0f} s", flush=True)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("check", help="static checks: parameters cell, stripped outputs, profiles")
+    run = sub.add_parser("run", help="execute the notebooks of a profile in order")
+    run.add_argument("--profile", default="full")
+    run.add_argument("--force", action="store_true", help="recompute (reuse=False)")
+    run.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 07")
+    args = ap.parse_args(argv)
+    if args.cmd == "check":
+        problems = profile_problems("quick") + profile_problems("full")
+        for nb in notebooks_on_disk():
+            problems += static_problems(nb)
+        print("\n".join(problems) or f"{len(notebooks_on_disk())} notebooks OK")
+        return 1 if problems else 0
+    timings = run_profile(args.profile, force=args.force, only=args.only)
+    total = sum(t for _, t in timings)
+    print("\n".join(f"{n}: {t:.0f} s" for n, t in timings) + f"\ntotal: {total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

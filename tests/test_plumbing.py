@@ -1,0 +1,49 @@
+"""Paths, seeding and figure saving."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from helpers.paths import REPO_ROOT, project_dirs, resolve
+from helpers.plotting import plot_training_curves, savefig, set_style
+from helpers.seeding import DEFAULT_SEED, set_seed
+
+
+def test_paths_come_from_repo_root_not_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (REPO_ROOT / "helpers" / "paths.py").is_file()
+    assert resolve("build/quick") == REPO_ROOT / "build" / "quick"
+    assert resolve(tmp_path) == tmp_path
+    dirs = project_dirs(tmp_path / "out")
+    assert dirs.models == tmp_path / "out" / "data" / "models" and dirs.models.is_dir()
+    assert project_dirs().figures == REPO_ROOT / "figures"
+
+
+def test_set_seed_repeats_numpy_and_tensorflow():
+    import tensorflow as tf
+
+    assert set_seed() == DEFAULT_SEED
+    a = (np.random.rand(3), tf.random.uniform((3,)).numpy())
+    set_seed()
+    b = (np.random.rand(3), tf.random.uniform((3,)).numpy())
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    set_seed(7)
+    assert not np.array_equal(np.random.rand(3), a[0])
+
+
+def test_savefig_writes_png_300dpi_and_pdf(tmp_path):
+    set_style()
+    cards = [{"name": "m", "activation": "relu",
+              "history": {"loss": [2.0, 1.0], "accuracy": [0.3, 0.6],
+                          "val_loss": [2.1, 1.2], "val_accuracy": [0.25, 0.55]}}]
+    fig = plot_training_curves(cards)
+    png, pdf = savefig(fig, "sub/curves", tmp_path)
+    plt.close(fig)
+    assert png == tmp_path / "sub" / "curves.png" and pdf.suffix == ".pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    dpi = Image.open(png).info["dpi"]
+    assert round(dpi[0]) == 300
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["curves.pdf", "curves.png"]
