@@ -1,0 +1,226 @@
+"""The Few-Spikes (FS) neuron (Stöckl & Maass 2021, Nat. Mach. Intell. 3:230) and its code.
+
+An FS neuron turns an analog input ``x`` (any shape) into at most ``K`` spikes over ``K``
+timesteps. With the code ``(h, T, d)`` -- reset, threshold and output weight per step, all in
+the units of ``x`` -- and 0-based steps ``t = 0..K-1``::
+
+    v(0) = x
+    z(t) = Θ(v(t) - T(t))            Θ(0) = 1: a neuron exactly at threshold fires
+    out  = Σ_t d(t) z(t)
+    v(t+1) = v(t) - h(t) z(t)
+
+so ``FS(x) = Σ_t d(t) z(t)`` and the spike count is ``Σ_t z(t)``.
+
+The threshold test is evaluated as ``(v - T) / (|v| + 1) >= 0`` in float32, in NumPy and in
+TensorFlow alike, so the two implementations agree bit for bit; in TensorFlow the Heaviside
+step gets S&M's pseudo-derivative ``max(0, 1 - |v_scaled|)`` of the scaled distance
+``v_scaled = (v - T) / (|v| + 1)``, so gradients flow to ``x``, ``h``, ``T`` and ``d``.
+
+S&M's published coefficients follow the same convention (``h[t]`` is the reset after a
+spike at step ``t``; see :func:`helpers.codes.sm_published`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .results import read_json, write_json
+
+DTYPE = np.float32
+
+
+class CodeError(ValueError):
+    """A malformed FS code (lengths, K, non-finite values)."""
+
+
+@dataclass(frozen=True)
+class FSCode:
+    """An FS code: per-step reset ``h``, threshold ``T`` and output weight ``d``, shape ``(K,)``.
+
+    ``activation`` names the function the code approximates ("relu", "silu", "sigmoid", ...);
+    ``x_range`` is the input interval it was designed or fitted on; ``meta`` holds anything
+    else (fitting loss, source, alpha, ...). Values are in the units of the neuron's input.
+    """
+
+    name: str
+    activation: str
+    h: np.ndarray
+    T: np.ndarray
+    d: np.ndarray
+    x_range: tuple[float, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        arrays = {}
+        for key in ("h", "T", "d"):
+            try:
+                a = np.asarray(getattr(self, key), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise CodeError(f"code {self.name!r}: {key} must be a list of numbers ({exc})")
+            if a.ndim != 1:
+                raise CodeError(f"code {self.name!r}: {key} must be 1-D, got shape {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise CodeError(f"code {self.name!r}: {key} contains NaN or inf: {a.tolist()}")
+            arrays[key] = a
+        lengths = {k: len(a) for k, a in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise CodeError(f"code {self.name!r}: h, T and d must have the same length K, got "
+                            f"{lengths}")
+        if lengths["h"] == 0:
+            raise CodeError(f"code {self.name!r}: K must be at least 1 (h, T, d are empty)")
+        for k, a in arrays.items():
+            a.setflags(write=False)
+            object.__setattr__(self, k, a)
+        if self.x_range is not None:
+            lo, hi = (float(v) for v in self.x_range)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise CodeError(f"code {self.name!r}: x_range must be finite with lo < hi, got "
+                                f"{self.x_range}")
+            object.__setattr__(self, "x_range", (lo, hi))
+
+    @property
+    def K(self) -> int:
+        """Number of timesteps (= maximum spikes per input)."""
+        return len(self.h)
+
+    # -- JSON --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "activation": self.activation, "K": self.K,
+                "h": self.h.tolist(), "T": self.T.tolist(), "d": self.d.tolist(),
+                "x_range": list(self.x_range) if self.x_range else None, **self.meta}
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> "FSCode":
+        obj = dict(obj)
+        missing = [k for k in ("name", "activation", "K", "h", "T", "d") if k not in obj]
+        if missing:
+            raise CodeError(f"code JSON is missing keys {missing}")
+        name, K = obj.pop("name"), obj.pop("K")
+        code = cls(name, obj.pop("activation"), obj.pop("h"), obj.pop("T"), obj.pop("d"),
+                   obj.pop("x_range", None), obj)
+        if not isinstance(K, int) or K != code.K:
+            raise CodeError(f"code {name!r}: K={K!r} but h, T, d have length {code.K}")
+        return code
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/<name>.json`` atomically; return the path."""
+        return write_json(Path(folder) / f"{self.name}.json", self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FSCode":
+        return cls.from_dict(read_json(path))
+
+    def with_meta(self, **meta: Any) -> "FSCode":
+        return FSCode(self.name, self.activation, self.h, self.T, self.d, self.x_range,
+                      {**self.meta, **meta})
+
+    def renamed(self, name: str) -> "FSCode":
+        return FSCode(name, self.activation, self.h, self.T, self.d, self.x_range, self.meta)
+
+    def scaled(self, s: float) -> "FSCode":
+        """The same code for inputs scaled by ``s`` (h, T, d multiplied by ``s``); for
+        positively homogeneous activations such as ReLU, FS_s(s x) = s FS(x)."""
+        return FSCode(self.name, self.activation, self.h * s, self.T * s, self.d * s,
+                      None if self.x_range is None else (self.x_range[0] * s,
+                                                         self.x_range[1] * s), self.meta)
+
+
+def fs_numpy(x: np.ndarray, code: FSCode) -> tuple[np.ndarray, np.ndarray]:
+    """Run FS neurons on ``x`` (any shape) in float32; return ``(output, spike_count)``.
+
+    ``output`` has ``x``'s shape, float32; ``spike_count`` int32, same shape.
+    """
+    v = np.asarray(x, dtype=DTYPE).copy()
+    h, T, d = (np.asarray(a, dtype=DTYPE) for a in (code.h, code.T, code.d))
+    out = np.zeros_like(v)
+    spikes = np.zeros(v.shape, dtype=np.int32)
+    one = DTYPE(1)
+    for t in range(code.K):
+        z = ((v - T[t]) / (np.abs(v) + one) >= 0).astype(DTYPE)
+        out = out + d[t] * z
+        v = v - h[t] * z
+        spikes += z.astype(np.int32)
+    return out, spikes
+
+
+def fs_trace(x: float, code: FSCode) -> dict[str, np.ndarray]:
+    """Membrane voltage, threshold and spikes of one neuron over its K steps.
+
+    Returns arrays of shape ``(K,)``: ``v`` (before the test of each step), ``T``, ``z`` and
+    the running output ``out``.
+    """
+    v = DTYPE(x)
+    rows = {"v": [], "T": [], "z": [], "out": []}
+    out = DTYPE(0)
+    for t in range(code.K):
+        z = DTYPE((v - DTYPE(code.T[t])) / (abs(v) + DTYPE(1)) >= 0)
+        out = out + DTYPE(code.d[t]) * z
+        rows["v"].append(v)
+        rows["T"].append(DTYPE(code.T[t]))
+        rows["z"].append(z)
+        rows["out"].append(out)
+        v = v - DTYPE(code.h[t]) * z
+    return {k: np.asarray(val, dtype=DTYPE) for k, val in rows.items()}
+
+
+# -- TensorFlow ----------------------------------------------------------------------------
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def spike_function(v_scaled):
+    """Heaviside step ``v_scaled >= 0`` with S&M's triangular pseudo-derivative."""
+    tf = _tf()
+
+    @tf.custom_gradient
+    def _spike(vs):
+        z = tf.cast(vs >= 0, vs.dtype)
+
+        def grad(dy):
+            return dy * tf.maximum(1.0 - tf.abs(vs), 0.0)
+
+        return z, grad
+
+    return _spike(v_scaled)
+
+
+def fs_tf(x, h, T, d, return_spikes: bool = True):
+    """TensorFlow FS neurons on ``x`` (any shape), differentiable through the pseudo-derivative.
+
+    ``h``, ``T``, ``d``: float32 tensors or variables of shape ``(K,)`` (an :class:`FSCode`'s
+    arrays are accepted too). Returns ``(output, spike_count)`` (both float32, ``x``'s shape),
+    or the output alone when ``return_spikes`` is False. The spike count also carries the
+    pseudo-gradient, so ``mean(spike_count)`` can be used as a penalty.
+    """
+    tf = _tf()
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    h, T, d = (tf.convert_to_tensor(a, dtype=tf.float32) for a in (h, T, d))
+    K = int(h.shape[0])
+    v = x
+    out = tf.zeros_like(x)
+    spikes = tf.zeros_like(x)
+    for t in range(K):
+        z = spike_function((v - T[t]) / (tf.abs(v) + 1.0))
+        out = out + d[t] * z
+        v = v - h[t] * z
+        spikes = spikes + z
+    return (out, spikes) if return_spikes else out
+
+
+def fs_tf_code(x, code: FSCode, return_spikes: bool = True):
+    """:func:`fs_tf` with the arrays of an :class:`FSCode`."""
+    return fs_tf(x, code.h.astype(DTYPE), code.T.astype(DTYPE), code.d.astype(DTYPE),
+                 return_spikes)
+
+
+def load_codes(folder: str | Path) -> dict[str, FSCode]:
+    """All ``*.json`` codes in ``folder``, by name."""
+    return {c.name: c for c in (FSCode.load(p) for p in sorted(Path(folder).glob("*.json")))}
+
