@@ -169,3 +169,18 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
                    "restarts": restarts, "steps": steps, "seed": seed,
                    "fit_on": "uniform grid" if weights is None else "weighted samples"})
     return FitResult(code, float(loss), metrics, restart_losses)
+
+
+def fit_or_load(activation: str, K: int, codes_dir, reuse: bool = True, name: str | None = None,
+                **fit_kwargs) -> FSCode:
+    """Load ``codes_dir/<name>.json`` when ``reuse`` and it exists, else :func:`fit_code` and
+    save it there. ``name`` defaults to ``fitted_<activation>_K<K>``."""
+    from pathlib import Path
+
+    name = name or f"fitted_{activation}_K{K}"
+    path = Path(codes_dir) / f"{name}.json"
+    if reuse and path.is_file():
+        return FSCode.load(path)
+    code = fit_code(activation, K, name=name, **fit_kwargs).code
+    code.save(codes_dir)
+    return code

@@ -71,3 +71,59 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
     ax_acc.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     return fig
+
+
+#: Consistent colours per code family across all figures (and the poster).
+FAMILY_ORDER = ("binary", "rounded", "fibonacci", "float_like", "distribution_aware", "fitted",
+                "sm_published")
+FAMILY_COLORS = dict(zip(FAMILY_ORDER, sns.color_palette(PALETTE, len(FAMILY_ORDER))))
+FAMILY_LABELS = {"binary": "binary (mlGeNN)", "rounded": "binary, round-to-nearest",
+                 "fibonacci": "Fibonacci (φ radix)", "float_like": "float-like (radix > 2)",
+                 "distribution_aware": "distribution-aware", "fitted": "fitted (ours)",
+                 "sm_published": "Stöckl & Maass"}
+
+
+def family_of(code) -> str:
+    """Colour family of a code (its ``meta['family']``; midpoint radix-2 codes are 'rounded')."""
+    fam = code.meta.get("family", "fitted")
+    if fam == "geometric":
+        return "rounded" if code.meta.get("midpoint") else "binary"
+    return fam
+
+
+def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """Membrane voltage v(t), threshold T(t) and spikes of one FS neuron for input ``x``."""
+    from .fs_neuron import fs_trace
+
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    tr = fs_trace(x, code)
+    t = range(1, code.K + 1)
+    col = FAMILY_COLORS.get(family_of(code))
+    ax.step(t, tr["v"], where="mid", color=col, label="membrane voltage v(t)")
+    ax.plot(t, tr["T"], "k--", lw=1, label="threshold T(t)")
+    spk = [i + 1 for i, z in enumerate(tr["z"]) if z > 0]
+    ax.plot(spk, [tr["v"][i - 1] for i in spk], "v", color="crimson", ms=9, label="spike")
+    ax.set(xlabel="timestep t", ylabel="voltage (input units)",
+           title=title or f"{code.name}: x = {x:g} → {float(tr['out'][-1]):.4g} "
+                          f"({int(tr['z'].sum())} spikes)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
+                       target=None, n: int = 4001) -> plt.Axes:
+    """FS outputs of ``codes_`` against the true activation over ``x_range``."""
+    import numpy as np
+
+    from . import activations
+    from .fs_neuron import fs_numpy
+
+    x = np.linspace(*x_range, n)
+    f = target or activations.get(codes_[0].activation)
+    ax.plot(x, f(x), color="black", lw=2.5, alpha=0.4, label=f"{codes_[0].activation} (exact)")
+    for c in codes_:
+        ax.plot(x, fs_numpy(x, c)[0], color=FAMILY_COLORS.get(family_of(c)), lw=1.3,
+                label=f"{FAMILY_LABELS.get(family_of(c), c.name)}, K={c.K}")
+    ax.set(xlabel="input x", ylabel="output")
+    ax.legend(fontsize="small")
+    return ax
