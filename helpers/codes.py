@@ -129,9 +129,11 @@ def refit_d(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
 
 
 def distribution_aware(samples: np.ndarray, K: int, lam: float = 0.0,
-                       radices: tuple[float, ...] = (1.5, GOLDEN_RATIO, 1.75, 2.0, 2.25, 2.5),
+                       radices: tuple[float, ...] = (1.3, 1.4, 1.5, GOLDEN_RATIO, 1.75, 2.0,
+                                                     2.5),
                        quantiles: tuple[float, ...] = (0.99, 0.995, 0.999, 0.9999, 1.0),
-                       name: str | None = None, activation: str = "relu") -> FSCode:
+                       name: str | None = None, activation: str = "relu",
+                       max_samples: int = 200_000, seed: int = 0) -> FSCode:
     """Code designed for the inputs ``samples`` of one layer (ReLU-like targets).
 
     Searches radix ``r`` (``radices``), range ``α`` (``quantiles`` of the positive samples)
@@ -139,11 +141,16 @@ def distribution_aware(samples: np.ndarray, K: int, lam: float = 0.0,
     ``E[(FS(x) - f(x))^2] + lam * E[spikes]`` on the samples, then re-fits ``d`` by least
     squares so each code point moves to the mean of the inputs it represents (Lloyd's
     centroid condition). ``lam`` is the price of one spike in squared output units.
+    Radices below 2 trade timesteps for spikes: they need a larger K for the same
+    resolution but fire less often per step. At most ``max_samples`` samples (a seeded
+    random subset) are used.
     """
     if activation not in ("relu", "relu6"):
         raise ValueError("distribution_aware designs codes for ReLU-like targets; use "
                          "fitting.fit_code for SiLU / sigmoid")
     x = np.asarray(samples, dtype=np.float64).ravel()
+    if x.size > max_samples:
+        x = np.random.default_rng(seed).choice(x, max_samples, replace=False)
     pos = x[x > 0]
     if pos.size == 0:
         raise ValueError("samples contain no positive input; nothing to encode")

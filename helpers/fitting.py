@@ -138,7 +138,8 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
     best = (np.inf, None)
     restart_losses = []
     kinds = ["binary"] + ["sm_random" if i % 2 else "spread" for i in range(1, restarts)]
-    bar = tqdm(total=restarts * steps, desc=f"fit {activation} K={K}", disable=not progress)
+    bar = tqdm(total=restarts * steps, desc=f"fit {activation} K={K}", disable=not progress,
+               mininterval=2.0)
     for kind in kinds[:restarts]:
         h0, T0 = _init_params(kind, K, lo, hi, rng)
         d0 = solve_d(h0, T0)

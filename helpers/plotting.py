@@ -75,9 +75,10 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
 
 #: Consistent colours per code family across all figures (and the poster).
 FAMILY_ORDER = ("binary", "rounded", "fibonacci", "float_like", "distribution_aware", "fitted",
-                "sm_published")
+                "sm_published", "binary_max")
 FAMILY_COLORS = dict(zip(FAMILY_ORDER, sns.color_palette(PALETTE, len(FAMILY_ORDER))))
-FAMILY_LABELS = {"binary": "binary (mlGeNN)", "rounded": "binary, round-to-nearest",
+FAMILY_LABELS = {"binary": "binary (mlGeNN code)", "binary_max": "binary, α = max (DataNorm)",
+                 "rounded": "binary, round-to-nearest",
                  "fibonacci": "Fibonacci (φ radix)", "float_like": "float-like (radix > 2)",
                  "distribution_aware": "distribution-aware", "fitted": "fitted (ours)",
                  "sm_published": "Stöckl & Maass"}
@@ -125,5 +126,28 @@ def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
         ax.plot(x, fs_numpy(x, c)[0], color=FAMILY_COLORS.get(family_of(c)), lw=1.3,
                 label=f"{FAMILY_LABELS.get(family_of(c), c.name)}, K={c.K}")
     ax.set(xlabel="input x", ylabel="output")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> plt.Axes:
+    """Approximation error vs mean spikes per neuron, one colour per code family.
+
+    ``net``: rows with ``family``, ``K``, ``mse``, ``mean_spikes`` (e.g. the ``network`` rows
+    of :func:`helpers.code_design.evaluate_per_layer`). ``reference``: a row to mark.
+    """
+    from .code_design import pareto_front
+
+    for fam, g in net.groupby("family"):
+        g = pareto_front(g) if front_only else g.sort_values("mean_spikes")
+        col = FAMILY_COLORS.get(fam, FAMILY_COLORS.get(fam.split("_")[0]))
+        ls = ":" if fam == "binary_max" else "-"
+        ax.plot(g["mean_spikes"], g["mse"], marker="o", ms=4, ls=ls, color=col,
+                label=FAMILY_LABELS.get(fam, fam.replace("_", " ")))
+    if reference is not None:
+        ax.plot(reference["mean_spikes"], reference["mse"], marker="*", ms=18, color="black",
+                ls="none", label=f"reference: {reference['code']}")
+        ax.axhline(reference["mse"], color="black", lw=0.8, ls="--")
+    ax.set(xlabel="mean spikes per neuron", ylabel="MSE (normalised units²)", yscale="log")
     ax.legend(fontsize="small")
     return ax

@@ -1,0 +1,63 @@
+"""Code-design utilities and pre-activation sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from helpers import code_design, codes
+from helpers.preactivations import activation_layers, collect_preactivations
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"mean_spikes": rng.uniform(0, 3, 200), "mse": rng.uniform(0, 1, 200)})
+    front = code_design.pareto_front(df)
+    brute = [i for i, r in df.iterrows()
+             if not ((df.mean_spikes <= r.mean_spikes) & (df.mse < r.mse)).any()
+             and not ((df.mean_spikes < r.mean_spikes) & (df.mse <= r.mse)).any()]
+    assert sorted(front.index) == sorted(brute)
+
+
+def test_fewest_spikes_at_error_picks_cheapest_per_family():
+    net = pd.DataFrame({"family": ["a", "a", "b", "b"], "code": ["a1", "a2", "b1", "b2"],
+                        "mse": [1.0, 0.5, 0.4, 2.0], "mean_spikes": [1.0, 2.0, 3.0, 0.1]})
+    out = code_design.fewest_spikes_at_error(net, 1.0)
+    assert out.code.tolist() == ["a1", "b1"]
+    assert code_design.fewest_spikes_at_error(net, 0.1).empty
+
+
+def test_layer_scale_and_network_weighting():
+    rng = np.random.default_rng(1)
+    layers = {"a": rng.normal(0, 1, 5000), "b": rng.normal(0, 3, 5000)}
+    scales = {k: code_design.layer_scale(v, 99.0) for k, v in layers.items()}
+    assert scales["b"] == pytest.approx(np.percentile(layers["b"][layers["b"] > 0], 99.0))
+    c = codes.binary(4, 1.0)
+    rows = code_design.evaluate_per_layer([c], layers, scales, sizes={"a": 1, "b": 3},
+                                          progress=False)
+    per = rows.set_index("layer")
+    expected = 0.25 * per.loc["a", "mse"] + 0.75 * per.loc["b", "mse"]
+    assert per.loc["network", "mse"] == pytest.approx(expected)
+    assert per.loc["a", "mse"] == pytest.approx(codes.evaluate(c, layers["a"] / scales["a"])["mse"])
+
+
+def test_collect_preactivations_equals_manual_forward_pass():
+    inp = tf.keras.Input((4, 4, 2))
+    y = tf.keras.layers.Conv2D(3, 3, padding="same", name="c1")(inp)
+    y = tf.keras.layers.Activation("relu", name="a1")(y)
+    y = tf.keras.layers.Conv2D(2, 1, name="c2")(y)
+    y = tf.keras.layers.ReLU(name="a2")(y)
+    m = tf.keras.Model(inp, y)
+    x = np.random.default_rng(0).normal(size=(5, 4, 4, 2)).astype(np.float32)
+    assert [layer.name for layer in activation_layers(m)] == ["a1", "a2"]
+    got = collect_preactivations(m, x, max_per_layer=10_000, batch_size=2)
+    c1 = m.get_layer("c1")(x).numpy()
+    c2 = m.get_layer("c2")(np.maximum(c1, 0)).numpy()
+    np.testing.assert_allclose(np.sort(got["a1"]), np.sort(c1.ravel()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.sort(got["a2"]), np.sort(c2.ravel()), rtol=1e-5, atol=1e-6)
+    sub = collect_preactivations(m, x, max_per_layer=30, batch_size=2)
+    assert len(sub["a1"]) == 30 and set(sub["a1"]).issubset(set(c1.ravel()))
+    with pytest.raises(ValueError, match="no Activation"):
+        collect_preactivations(tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)]), x)
