@@ -272,7 +272,8 @@ class FSNetwork:
 
 
 # -- building ----------------------------------------------------------------------------------
-def _linear_clone(node: _Node, kernel: np.ndarray, bias: np.ndarray, ones: bool = False):
+def _linear_clone(node: _Node, kernel: np.ndarray, bias: np.ndarray, ones: bool = False,
+                  zero_bias: bool = False):
     cfg = node.layer.get_config()
     cfg.update(activation="linear", use_bias=True, name=cfg["name"])
     for k in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
@@ -281,7 +282,7 @@ def _linear_clone(node: _Node, kernel: np.ndarray, bias: np.ndarray, ones: bool 
     layer = type(node.layer).from_config(cfg)
     layer.build(node.layer.input_shape)
     k = np.ones_like(kernel) if ones else kernel
-    b = np.zeros_like(bias) if ones else bias
+    b = np.zeros_like(bias) if (ones or zero_bias) else bias
     layer.set_weights([k, b])
     return layer
 
@@ -307,8 +308,9 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
     """Rebuild the network.
 
     mode "ann": folded weights, exact activations; "fs": activations replaced by
-    ``fs_layers``; "split"/"structural": activations cut -- their outputs become extra model
-    inputs and their inputs extra outputs (structural: ones kernels, zero biases, sum pools).
+    ``fs_layers``; "split"/"linear"/"structural": activations cut -- their outputs become
+    extra model inputs and their inputs extra outputs (linear: biases zero; structural: ones
+    kernels, zero biases, sum pools).
     Returns ``(model, activation_input_tensors_by_name)``.
     """
     tensors: dict[str, tf.Tensor] = {}
@@ -330,7 +332,7 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
         x = xs[0]
         if n.kind == "linear":
             k, b = folded[n.name]
-            y = _linear_clone(n, k, b, ones)(x)
+            y = _linear_clone(n, k, b, ones, zero_bias=mode == "linear")(x)
             if n.act is not None:   # fused activation: treat as a separate activation node
                 y = _activation(n, y, mode, fs_layers, pre, extra_inputs, stats)
             tensors[n.name] = y

@@ -1,0 +1,136 @@
+"""Event-level, time-stepped simulation of a converted FS network (:mod:`helpers.convert`).
+
+The network is cut at its FS layers into a *synaptic* map ``S`` (convolutions, pooling,
+residual adds: everything between spiking layers). Each FS layer fires during its own window
+of K steps, ``[stage*K, (stage+1)*K)``; before its window it integrates the weighted spikes
+``d(t) z(t)`` its sources emit, step by step, through the bias-free synaptic map, on top of
+its constant input current (biases, and the analog image for a first layer that receives
+it). When the window opens, the neuron starts from the integrated input and runs its code:
+``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
+Latency is ``(last stage + 1) * K`` steps and grows with depth.
+
+The result must equal :meth:`helpers.convert.FSNetwork.run` (identical predictions, logits
+equal to float tolerance): the evidence that the FS network is a spiking network and not an
+ANN with quantised activations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from .convert import FSNetwork, _build
+
+
+def _split_models(net: FSNetwork):
+    nodes = net.graph
+    ins = [n.name for n in nodes if n.kind == "input"]
+    outs = [_output_name(net)]
+    affine, _ = _build(nodes, ins, outs, net.folded, "split")
+    linear, _ = _build(nodes, ins, outs, net.folded, "linear")
+    return affine, linear
+
+
+def _output_name(net: FSNetwork) -> str:
+    consumed = {i for n in net.graph for i in n.inputs}
+    return [n.name for n in net.graph if n.name not in consumed][-1]
+
+
+def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
+             raster_image: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Simulate ``net`` on normalised images ``x`` ``(N, H, W, C)`` event by event.
+
+    Returns ``logits`` ``(N, classes)``, ``spikes`` ``(N, L)`` (spikes per layer and image, in
+    ``net.layers`` order), ``latency_timesteps`` and, if ``raster_image`` is an index into
+    ``x``, ``raster``: for each layer a bool array ``(K, n_neurons)`` of that image's spikes.
+    """
+    affine, linear = _split_models(net)
+    layers = net.layers
+    has_input = net.input_mode == "fs"
+    K = net.K
+    T_total = net.latency_timesteps
+    codes = [(info.code.h.astype(np.float32), info.code.T.astype(np.float32),
+              info.code.d.astype(np.float32)) for info in layers]
+    one = np.float32(1)
+    all_logits, all_spikes = [], []
+    raster: dict[str, np.ndarray] = {}
+    bar = tqdm(total=len(x), desc="event-level simulation", disable=not progress)
+    for b0 in range(0, len(x), batch_size):
+        xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
+        B = len(xb)
+        zeros_a = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs[1:]]
+        img0 = np.zeros_like(xb) if has_input else xb
+        base = [o.numpy() for o in affine([img0] + zeros_a, training=False)]
+        acc, logits = base[:-1], base[-1]
+        v: list[Any] = [None] * len(layers)
+        counts = np.zeros((B, len(layers)))
+        rec = raster_image is not None and b0 <= raster_image < b0 + B
+        if rec:
+            r = raster_image - b0
+            for info in layers:
+                raster[info.name] = np.zeros((K, info.n_neurons), bool)
+        for tau in range(T_total):
+            u_img = np.zeros_like(xb)
+            u_act = [np.zeros_like(a) for a in zeros_a]
+            emitted = False
+            for j, info in enumerate(layers):
+                t = tau - info.stage * K
+                if not 0 <= t < info.code.K:
+                    continue
+                h, T, d = codes[j]
+                is_input = has_input and j == 0
+                if t == 0:
+                    v[j] = [xb.copy(), -xb] if is_input else [acc[j - has_input].copy()]
+                zs = []
+                for k, vv in enumerate(v[j]):
+                    z = ((vv - T[t]) / (np.abs(vv) + one) >= 0).astype(np.float32)
+                    v[j][k] = vv - h[t] * z
+                    zs.append(z)
+                z_net = zs[0] - zs[1] if is_input else zs[0]
+                n_z = sum(z.reshape(B, -1).sum(1) for z in zs)
+                counts[:, j] += n_z
+                if rec:
+                    raster[info.name][t] = np.concatenate([z[r].ravel() for z in zs]) > 0
+                if not n_z.any():
+                    continue
+                emitted = True
+                if is_input:
+                    u_img = d[t] * z_net
+                else:
+                    u_act[j - has_input] = d[t] * z_net
+            if emitted:
+                inc = [o.numpy() for o in linear([u_img] + u_act, training=False)]
+                for i in range(len(acc)):
+                    acc[i] += inc[i]
+                logits = logits + inc[-1]
+        all_logits.append(logits)
+        all_spikes.append(counts)
+        bar.update(B)
+    bar.close()
+    out = {"logits": np.concatenate(all_logits), "spikes": np.concatenate(all_spikes),
+           "latency_timesteps": T_total, "layer_names": [i.name for i in layers]}
+    if raster_image is not None:
+        out["raster"] = raster
+    return out
+
+
+def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
+              batch_size: int = 100, progress: bool = True) -> dict[str, Any]:
+    """Compare the event-level simulation with the FS-equivalent model on images ``x``."""
+    sim = simulate(net, x, batch_size, progress=progress)
+    eq = net.run(x, batch_size)
+    p_sim, p_eq = sim["logits"].argmax(1), eq["logits"].argmax(1)
+    res = {"n_images": int(len(x)),
+           "same_prediction": float(np.mean(p_sim == p_eq)),
+           "max_abs_logit_diff": float(np.max(np.abs(sim["logits"] - eq["logits"]))),
+           "max_abs_logit": float(np.max(np.abs(eq["logits"]))),
+           "spike_count_rel_diff": float(np.abs(sim["spikes"].sum() - eq["spikes"].sum())
+                                         / max(1.0, eq["spikes"].sum())),
+           "latency_timesteps": sim["latency_timesteps"]}
+    if y is not None:
+        res["accuracy_simulated"] = float(np.mean(p_sim == np.asarray(y)))
+        res["accuracy_equivalent"] = float(np.mean(p_eq == np.asarray(y)))
+    return res

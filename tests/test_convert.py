@@ -1,0 +1,209 @@
+"""Converter, event-level simulator and energy counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import codes
+from helpers.convert import UnsupportedLayerError, convert, fold_batchnorm, model_graph
+from helpers.energy import ENERGY_PJ, ann_macs, energy, energy_table, layer_macs
+from helpers.models import resnet_cifar
+from helpers.simulate import agreement, simulate
+
+L = tf.keras.layers
+
+
+def _randomise_bn(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            c = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0, 0.2, c))
+            layer.moving_variance.assign(rng.uniform(0.3, 2.0, c))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, c))
+            layer.beta.assign(rng.normal(0, 0.2, c))
+    return model
+
+
+def _images(n=16, shape=(32, 32, 3), seed=0):
+    return np.random.default_rng(seed).normal(size=(n,) + shape).astype(np.float32)
+
+
+def test_bn_folding_leaves_outputs_unchanged():
+    m = _randomise_bn(resnet_cifar(8, "relu", 8))
+    x = _images()
+    net = convert(m, codes.binary(8, 1.0), x)
+    np.testing.assert_allclose(net.ann(x).numpy(), m(x).numpy(), atol=1e-5, rtol=1e-5)
+    # depthwise + dense folding against the layer-by-layer definition
+    inp = tf.keras.Input((6, 6, 4))
+    y = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(inp)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU()(y)
+    y = L.Flatten()(y)
+    y = L.Dense(5)(y)
+    y = L.BatchNormalization()(y)
+    m2 = _randomise_bn(tf.keras.Model(inp, y), 1)
+    x2 = _images(8, (6, 6, 4))
+    net2 = convert(m2, codes.binary(8, 1.0), x2)
+    np.testing.assert_allclose(net2.ann(x2).numpy(), m2(x2).numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_fold_batchnorm_closed_form():
+    bn = L.BatchNormalization(epsilon=0.5)
+    bn.build((None, 2))
+    bn.set_weights([np.array([2.0, 1.0]), np.array([0.5, -1.0]), np.array([1.0, 0.0]),
+                    np.array([1.5, 3.5])])
+    k, b = fold_batchnorm(np.array([[1.0, 2.0]]), np.array([3.0, 4.0]), bn)
+    # y = gamma (x w + c - mean) / sqrt(var + eps) + beta, sqrt(2) = 1.414.., sqrt(4) = 2
+    np.testing.assert_allclose(k, [[2 / np.sqrt(2), 2 / 2]], rtol=1e-6)
+    np.testing.assert_allclose(b, [2 * (3 - 1) / np.sqrt(2) + 0.5, 1 * 4 / 2 - 1.0], rtol=1e-6)
+
+
+def test_hand_built_network_spike_counts():
+    """Dense 2->2 (integer weights) -> ReLU FS (binary K=3, α=8: levels 0..7 step 1) ->
+    Dense 2->1. Pre-activations are hand-computed integers, so spikes = popcount."""
+    inp = tf.keras.Input((2,))
+    h = L.Dense(2, activation=None, name="d1")(inp)
+    h = L.Activation("relu", name="act")(h)
+    out = L.Dense(1, name="d2")(h)
+    m = tf.keras.Model(inp, out)
+    m.get_layer("d1").set_weights([np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.0, 1.0])])
+    m.get_layer("d2").set_weights([np.array([[1.0], [1.0]]), np.array([0.0])])
+    x = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+    # pre = [x0 + 3 x1, 2 x0 - x1 + 1] = [4, 2], [2, 5], [9, -2]
+    code = codes.binary(3, 8.0)          # thresholds 4, 2, 1; output clipped at 7
+    net = convert(m, code, x, scale="max")
+    assert net.layers[0].scale == pytest.approx(9.0)   # max positive pre-activation
+    net = convert(m, codes.binary(3, 9.0), x, scale="max")   # α/input_scale = 1: code unchanged
+    r = net.run(x)
+    # levels with step 9/8: 4 -> 3 (011), 2 -> 1 (001), 2 -> 1, 5 -> 4 (100), 9 -> 7 (111), -2 -> 0
+    np.testing.assert_array_equal(r["spikes"][:, 0], [2 + 1, 1 + 1, 3 + 0])
+    np.testing.assert_allclose(r["logits"][:, 0], np.array([3 + 1, 1 + 4, 7 + 0]) * 9 / 8,
+                               rtol=1e-6)
+    # synaptic ops: every hidden spike reaches the one output neuron
+    np.testing.assert_array_equal(r["synops"][:, 0], r["spikes"][:, 0])
+    assert net.latency_timesteps == 3
+    sim = simulate(net, x, progress=False)
+    np.testing.assert_array_equal(sim["spikes"], r["spikes"])
+    np.testing.assert_allclose(sim["logits"], r["logits"], rtol=1e-6)
+
+
+def _random_net(seed: int, activation: str = "relu"):
+    rng = np.random.default_rng(seed)
+    inp = tf.keras.Input((12, 12, 3))
+    a = L.Conv2D(6, 3, strides=int(rng.integers(1, 3)), padding=["same", "valid"][seed % 2])(inp)
+    a = L.BatchNormalization()(a)
+    a = L.Activation(activation)(a)
+    b = L.Conv2D(6, 3, padding="same")(a)
+    b = L.Activation(activation)(b)
+    c = L.Add()([a, L.Conv2D(6, 1)(b)])
+    c = L.Activation(activation)(c)
+    c = L.AveragePooling2D(2)(c)
+    c = L.Dropout(0.3)(c)
+    c = L.Flatten()(c)
+    out = L.Dense(4)(c)
+    m = _randomise_bn(tf.keras.Model(inp, out), seed)
+    for layer in m.layers:   # non-zero biases everywhere
+        if isinstance(layer, (L.Conv2D, L.Dense)):
+            w = layer.get_weights()
+            layer.set_weights([w[0], rng.normal(0, 0.3, w[1].shape).astype(np.float32)])
+    return m
+
+
+@pytest.mark.parametrize("seed,mode", [(0, "analog"), (1, "analog"), (2, "fs"), (3, "fs")])
+def test_simulator_equals_equivalent_model_on_random_networks(seed, mode):
+    m = _random_net(seed)
+    x = _images(24, (12, 12, 3), seed)
+    net = convert(m, codes.geometric(6, 1.0, 2.0, True), x, input_mode=mode,
+                  scale=["max", "percentile"][seed % 2])
+    a = agreement(net, x, progress=False)
+    assert a["same_prediction"] == 1.0
+    assert a["max_abs_logit_diff"] <= 1e-3 * max(1.0, a["max_abs_logit"]) + 1e-4
+    assert a["spike_count_rel_diff"] < 1e-3
+    stages = [i.stage for i in net.layers]
+    assert a["latency_timesteps"] == (max(stages) + 1) * 6
+
+
+def test_simulator_with_fitted_silu_code():
+    m = _random_net(5, "swish")
+    x = _images(16, (12, 12, 3), 5)
+    code = codes.sm_published("silu")
+    net = convert(m, code, x)
+    a = agreement(net, x, progress=False)
+    assert a["same_prediction"] == 1.0 and a["max_abs_logit_diff"] < 1e-3
+
+
+def test_raster_matches_spike_counts():
+    m = _random_net(0)
+    x = _images(5, (12, 12, 3))
+    net = convert(m, codes.binary(5, 1.0), x)
+    sim = simulate(net, x, raster_image=3, progress=False)
+    for j, info in enumerate(net.layers):
+        assert sim["raster"][info.name].shape == (5, info.n_neurons)
+        assert sim["raster"][info.name].sum() == sim["spikes"][3, j]
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda x: L.MaxPooling2D()(x), "MaxPooling2D.*AveragePooling2D"),
+    (lambda x: L.Concatenate()([x, x]), "Concatenate.*Add"),
+    (lambda x: L.Activation("elu")(x), "activation 'elu' has no FS code"),
+    (lambda x: L.LeakyReLU()(x), "LeakyReLU"),
+    (lambda x: L.ReLU(max_value=3.0)(x), r"ReLU\(max_value=3.0\)"),
+    (lambda x: L.BatchNormalization()(L.Activation("relu")(x)), "place BatchNormalization"),
+])
+def test_refused_layers_name_layer_type_and_fix(make, match):
+    inp = tf.keras.Input((8, 8, 2))
+    y = make(L.Conv2D(2, 3, padding="same")(inp))
+    m = tf.keras.Model(inp, L.Dense(2)(L.Flatten()(y)))
+    with pytest.raises(UnsupportedLayerError, match=match) as e:
+        model_graph(m)
+    assert "Fix:" in str(e.value) and "layer '" in str(e.value)
+
+
+def test_missing_code_is_reported():
+    m = _random_net(0, "sigmoid")
+    with pytest.raises(ValueError, match="no FS code given for activation 'sigmoid'"):
+        convert(m, codes.binary(4, 1.0), _images(4, (12, 12, 3)))
+
+
+def test_energy_of_tiny_network_equals_hand_count():
+    inp = tf.keras.Input((4, 4, 1))
+    y = L.Conv2D(2, 3, padding="valid", name="c")(inp)        # out 2x2x2
+    y = L.Activation("relu", name="a")(y)
+    y = L.Flatten()(y)
+    out = L.Dense(3, name="d")(y)                             # 8 -> 3
+    m = tf.keras.Model(inp, out)
+    assert layer_macs(m.get_layer("c")) == 2 * 2 * 2 * 3 * 3 * 1 and layer_macs(m.get_layer("d")) == 24
+    assert ann_macs(m) == {"c": 72, "d": 24}
+    x = np.abs(_images(6, (4, 4, 1))) + 0.5
+    m.get_layer("c").set_weights([np.ones((3, 3, 1, 2), np.float32), np.zeros(2, np.float32)])
+    net = convert(m, codes.binary(4, 1.0), x)
+    r = net.run(x)
+    # every hidden neuron projects to the 3 outputs: synops = 3 x spikes
+    np.testing.assert_allclose(r["synops"][:, 0], 3 * r["spikes"][:, 0])
+    assert net.first_layer_macs == 72
+    df, ratio = energy_table(ann_macs(m), {"a": float(r["synops"][:, 0].mean())}, 72)
+    e_ann = 96 * 4.6
+    e_snn = 72 * 4.6 + 0.9 * float(r["synops"][:, 0].mean())
+    assert ratio == pytest.approx(e_snn / e_ann)
+    assert energy(10, 100, "int32") == pytest.approx(10 * 3.1 + 100 * 0.1)
+    assert ENERGY_PJ["fp32"] == {"mac": 4.6, "ac": 0.9}
+
+
+def test_fanout_of_conv_layer_counts_edges():
+    """A 3x3 'same' conv with 2 output channels: interior neurons reach 9*2 targets, corners
+    4*2; the input FS layer (fs mode) is fanned out by the first conv."""
+    inp = tf.keras.Input((5, 5, 1))
+    y = L.Conv2D(1, 1, name="c0")(inp)
+    y = L.Activation("relu", name="a0")(y)
+    y = L.Conv2D(2, 3, padding="same", name="c1")(y)
+    y = L.Activation("relu", name="a1")(y)
+    out = L.Dense(1)(L.Flatten()(y))
+    m = tf.keras.Model(inp, out)
+    x = np.abs(_images(4, (5, 5, 1))) + 0.1
+    net = convert(m, codes.binary(4, 1.0), x, input_mode="fs")
+    fan = net.model.get_layer("fs_a0").fanout.numpy()[..., 0]
+    assert fan[2, 2] == 18 and fan[0, 0] == 8 and fan[0, 2] == 12
+    assert np.all(net.model.get_layer("fs_input").fanout.numpy() == 1)
