@@ -246,3 +246,20 @@ def representable_outputs(code: FSCode, x_range: tuple[float, float] | None = No
     lo, hi = x_range or code.x_range or (-10.0, 10.0)
     out, _ = fs_numpy(np.linspace(lo, hi, n), code)
     return np.unique(out)
+
+
+def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
+    """Committed codes usable for ``activation``: ReLU → the codes chosen by notebook 03
+    (``relu_*.json``, normalised units); SiLU / sigmoid → notebook 02's fits
+    (``fitted_<act>_K*``), S&M's (``sm_<act>_*``) and notebook 03's density fits
+    (``<act>_density_K*``)."""
+    from pathlib import Path
+
+    folder = Path(codes_dir)
+    if activation == "relu":
+        patterns = ["relu_*.json"]
+    else:
+        patterns = [f"fitted_{activation}_K*.json", f"sm_{activation}_K*.json",
+                    f"{activation}_density_K*.json"]
+    files = sorted({p for pat in patterns for p in folder.glob(pat)})
+    return sorted((FSCode.load(p) for p in files), key=lambda c: (c.K, c.name))

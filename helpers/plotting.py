@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from .paths import REPO_ROOT
@@ -114,7 +115,6 @@ def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None 
 def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
                        target=None, n: int = 4001) -> plt.Axes:
     """FS outputs of ``codes_`` against the true activation over ``x_range``."""
-    import numpy as np
 
     from . import activations
     from .fs_neuron import fs_numpy
@@ -149,5 +149,49 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
                 ls="none", label=f"reference: {reference['code']}")
         ax.axhline(reference["mse"], color="black", lw=0.8, ls="--")
     ax.set(xlabel="mean spikes per neuron", ylabel="MSE (normalised units²)", yscale="log")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_raster(raster: dict, K: int, ax: plt.Axes, max_neurons: int = 200,
+                stages: dict | None = None) -> plt.Axes:
+    """Spike raster of one image: for each layer, up to ``max_neurons`` neurons (rows) over
+    global time (each layer in its own K-step window when ``stages`` gives its stage)."""
+    row = 0
+    for i, (name, r) in enumerate(raster.items()):
+        k, n = r.shape
+        idx = np.linspace(0, n - 1, min(n, max_neurons)).astype(int)
+        t0 = (stages or {}).get(name, i) * K
+        ts, ns = np.nonzero(r[:, idx])
+        ax.scatter(t0 + ts + 1, row + ns, s=1.5, color=plt.cm.viridis(i / max(1, len(raster) - 1)),
+                   marker="|")
+        row += len(idx) + 20
+    ax.set(xlabel="timestep (pipelined, K per layer)", ylabel="neurons (by layer, sampled)",
+           yticks=[])
+    return ax
+
+
+def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: float | None = None,
+                            anchors: list[dict] | None = None) -> plt.Axes:
+    """Accuracy (%) against mean spikes per neuron (log axis): FS codes vs rate coding.
+
+    ``fs_rows``/``rate_rows``: DataFrames with ``mean_spikes_per_neuron``, ``snn_accuracy``
+    and a ``label`` column; ``anchors``: published points ``{x, y, label}`` to mark.
+    """
+    for label, g in fs_rows.groupby("label"):
+        g = g.sort_values("mean_spikes_per_neuron")
+        ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="o", label=label,
+                color=FAMILY_COLORS.get(g["family"].iloc[0]) if "family" in g else None)
+    for label, g in rate_rows.groupby("label"):
+        g = g.sort_values("mean_spikes_per_neuron")
+        ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="s", ls="--",
+                color="grey", alpha=0.8, label=label)
+    if ann_accuracy is not None:
+        ax.axhline(100 * ann_accuracy, color="black", lw=1, ls=":", label="ANN")
+    for a in anchors or []:
+        ax.plot(a["x"], a["y"], marker="*", ms=14, color="crimson", ls="none")
+        ax.annotate(a["label"], (a["x"], a["y"]), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set(xscale="log", xlabel="mean spikes per neuron (per image)", ylabel="test accuracy (%)")
     ax.legend(fontsize="small")
     return ax

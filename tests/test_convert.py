@@ -207,3 +207,35 @@ def test_fanout_of_conv_layer_counts_edges():
     fan = net.model.get_layer("fs_a0").fanout.numpy()[..., 0]
     assert fan[2, 2] == 18 and fan[0, 0] == 8 and fan[0, 2] == 12
     assert np.all(net.model.get_layer("fs_input").fanout.numpy() == 1)
+
+
+def test_rate_coding_converges_to_ann_and_counts_spikes_by_hand():
+    from helpers.rate import rate_simulate
+
+    # one hidden ReLU neuron with activation 0.5 * threshold fires every second step
+    inp = tf.keras.Input((1,))
+    h = L.Dense(1, name="d1")(inp)
+    h = L.Activation("relu")(h)
+    out = L.Dense(2, name="d2")(h)
+    m = tf.keras.Model(inp, out)
+    m.get_layer("d1").set_weights([np.array([[1.0]]), np.array([0.0])])
+    m.get_layer("d2").set_weights([np.array([[1.0, -1.0]]), np.array([0.0, 0.1])])
+    x_cal = np.array([[2.0]], np.float32)                   # threshold = max activation = 2
+    x = np.array([[1.0], [-1.0]], np.float32)               # rates 0.5 and 0
+    net = convert(m, codes.binary(4, 1.0), x_cal, scale="max")
+    rows = rate_simulate(net, x, np.array([0, 1]), [10, 20], x_cal, norm="max",
+                         progress=False)
+    # 10 steps: x=1 -> 5 spikes, x=-1 -> 0 spikes; 2 images x 1 neuron
+    assert rows[0]["mean_spikes_per_neuron"] == pytest.approx(5 / 2)
+    assert rows[1]["mean_spikes_per_neuron"] == pytest.approx(10 / 2)
+    assert rows[1]["accuracy"] == 1.0
+
+
+def test_rate_coding_refuses_non_relu():
+    from helpers.rate import rate_simulate
+
+    m = _random_net(0, "sigmoid")
+    x = _images(4, (12, 12, 3))
+    net = convert(m, codes.sm_published("sigmoid"), x)
+    with pytest.raises(ValueError, match="ReLU only"):
+        rate_simulate(net, x, np.zeros(4), [4], x)
