@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from .codes import binary
-from .fs_neuron import FSCode, fs_tf
+from .fs_neuron import FSCode, fs_tf_forward
 
 LINEAR = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.Dense)
 PASS_THROUGH = (tf.keras.layers.AveragePooling2D, tf.keras.layers.GlobalAveragePooling2D,
@@ -201,9 +201,9 @@ class FSActivation(tf.keras.layers.Layer):
         self.fanout = None if fanout is None else tf.constant(fanout.astype(np.float32))
 
     def call(self, x):
-        out, z = fs_tf(x, self.h, self.T, self.d)
+        out, z = fs_tf_forward(x, self.h, self.T, self.d)
         if self.signed:
-            out_n, z_n = fs_tf(-x, self.h, self.T, self.d)
+            out_n, z_n = fs_tf_forward(-x, self.h, self.T, self.d)
             out, z = out - out_n, z + z_n
         axes = list(range(1, len(x.shape)))
         spikes = tf.reduce_sum(z, axis=axes)
@@ -234,6 +234,7 @@ class FSNetwork:
     graph: list[_Node] = field(repr=False, default_factory=list)
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
     first_layer_macs: int = 0
+    _call: Any = field(default=None, repr=False)
 
     @property
     def K(self) -> int:
@@ -244,12 +245,17 @@ class FSNetwork:
         """Steps until the read-out has all its input: (last stage + 1) * K."""
         return (max(info.stage for info in self.layers) + 1) * self.K
 
+    def _forward(self, x):
+        return self.model(x, training=False)
+
     def run(self, x: np.ndarray, batch_size: int = 250) -> dict[str, np.ndarray]:
         """Logits ``(N, classes)``, spikes ``(N, L)`` and synaptic ops ``(N, L)`` for images x."""
         L = len(self.layers)
+        if self._call is None:   # graph mode: the FS layers' XLA kernels + oneDNN convolutions
+            self._call = tf.function(self._forward, reduce_retracing=True)
         logits, spikes, synops = [], [], []
         for i in range(0, len(x), batch_size):
-            outs = self.model(x[i:i + batch_size], training=False)
+            outs = self._call(tf.convert_to_tensor(x[i:i + batch_size]))
             logits.append(outs[0].numpy())
             spikes.append(np.stack([o.numpy() for o in outs[1:1 + L]], axis=1))
             synops.append(np.stack([o.numpy() for o in outs[1 + L:]], axis=1))

@@ -47,7 +47,11 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
     ``net.layers`` order), ``latency_timesteps`` and, if ``raster_image`` is an index into
     ``x``, ``raster``: for each layer a bool array ``(K, n_neurons)`` of that image's spikes.
     """
-    affine, linear = _split_models(net)
+    affine, linear_model = _split_models(net)
+    @tf.function(reduce_retracing=True)
+    def linear(inputs):
+        return linear_model(inputs, training=False)
+
     layers = net.layers
     has_input = net.input_mode == "fs"
     K = net.K
@@ -61,7 +65,7 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
     for b0 in range(0, len(x), batch_size):
         xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
         B = len(xb)
-        zeros_a = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs[1:]]
+        zeros_a = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in linear_model.inputs[1:]]
         img0 = np.zeros_like(xb) if has_input else xb
         base = [o.numpy() for o in affine([img0] + zeros_a, training=False)]
         acc, logits = base[:-1], base[-1]
@@ -102,7 +106,7 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
                 else:
                     u_act[j - has_input] = d[t] * z_net
             if emitted:
-                inc = [o.numpy() for o in linear([u_img] + u_act, training=False)]
+                inc = [o.numpy() for o in linear([u_img] + u_act)]
                 for i in range(len(acc)):
                     acc[i] += inc[i]
                 logits = logits + inc[-1]

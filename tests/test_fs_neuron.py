@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from helpers import codes
-from helpers.fs_neuron import CodeError, FSCode, fs_numpy, fs_tf, fs_tf_code, fs_trace, load_codes
+from helpers.fs_neuron import (CodeError, FSCode, fs_numpy, fs_tf, fs_tf_code, fs_tf_forward,
+                               fs_trace, load_codes)
 
 
 def _reference_loop(x: float, h, T, d):
@@ -63,6 +64,9 @@ def test_numpy_and_tensorflow_agree_bit_for_bit(shape):
         assert o_tf.shape == shape
         np.testing.assert_array_equal(o_np, o_tf.numpy())
         np.testing.assert_array_equal(s_np, s_tf.numpy().astype(np.int32))
+        o_fw, s_fw = fs_tf_forward(x, *(a.astype(np.float32) for a in (code.h, code.T, code.d)))
+        np.testing.assert_array_equal(o_np, o_fw.numpy())       # XLA inference path
+        np.testing.assert_array_equal(s_np, s_fw.numpy().astype(np.int32))
 
 
 def test_pseudo_gradient_matches_closed_form_for_one_step():
