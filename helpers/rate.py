@@ -44,9 +44,14 @@ def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable
     ins = [n.name for n in nodes if n.kind == "input"]
     consumed = {i for n in nodes for i in n.inputs}
     outs = [[n.name for n in nodes if n.name not in consumed][-1]]
-    affine, _ = _build(nodes, ins, outs, net.folded, "split")
-    ann, pre = _build(nodes, ins, outs, net.folded, "ann")
     import tensorflow as tf
+
+    affine_model, _ = _build(nodes, ins, outs, net.folded, "split")
+    ann, pre = _build(nodes, ins, outs, net.folded, "ann")
+
+    @tf.function(reduce_retracing=True)
+    def affine(inputs):
+        return affine_model(inputs, training=False)
 
     probe = tf.keras.Model(ann.inputs, [tf.nn.relu(t) for t in pre.values()])
     acts = probe(x_calib, training=False)
@@ -60,7 +65,7 @@ def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable
     x_max = float(np.abs(x_calib).max())
     T_list = sorted(set(int(t) for t in T_list))
     T_max = T_list[-1]
-    n_neurons = sum(int(np.prod(t.shape[1:])) for t in affine.inputs[1:])
+    n_neurons = sum(int(np.prod(t.shape[1:])) for t in affine_model.inputs[1:])
     rng = np.random.default_rng(seed)
     correct = {t: 0 for t in T_list}
     spikes = {t: 0.0 for t in T_list}
@@ -71,7 +76,7 @@ def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable
         xb = np.asarray(x[b0:b0 + batch_size], np.float32)
         yb = np.asarray(y[b0:b0 + batch_size])
         B = len(xb)
-        s = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs[1:]]
+        s = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in affine_model.inputs[1:]]
         v = [np.zeros_like(a) for a in s]
         out_acc = 0.0
         n_spk = 0.0
@@ -83,8 +88,7 @@ def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable
                 fire = rng.random(xb.shape) < np.abs(xb) / x_max
                 img = (np.sign(xb) * fire * x_max).astype(np.float32)
                 n_in += fire.sum()
-            cur = [o.numpy() for o in affine([img] + [si * li for si, li in zip(s, lam)],
-                                             training=False)]
+            cur = [o.numpy() for o in affine([img] + [si * li for si, li in zip(s, lam)])]
             for i in range(len(v)):
                 v[i] += cur[i]
                 z = (v[i] >= lam[i]).astype(np.float32)
