@@ -9,7 +9,7 @@ serves every layer: the layer's code is ``code.scaled(α_l)`` and its MSE in lay
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -118,3 +118,68 @@ def fewest_spikes_at_error(net: pd.DataFrame, mse_target: float) -> pd.DataFrame
     if ok.empty:
         return ok
     return ok.loc[ok.groupby("family")["mean_spikes"].idxmin()].sort_values("mean_spikes")
+
+
+def histograms(layers: dict[str, np.ndarray], bins: int = 200,
+               x_range: tuple[float, float] = (-8.0, 8.0)) -> dict[str, Any]:
+    """Per-layer density histograms (for plots that must not need the raw samples)."""
+    edges = np.linspace(*x_range, bins + 1)
+    return {"edges": edges.tolist(),
+            "density": {k: np.histogram(np.clip(v, *x_range), edges, density=True)[0].tolist()
+                        for k, v in layers.items()}}
+
+
+def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                sizes: dict[str, int], K_list: list[int], K_ref: int, *,
+                percentile: float = 99.9, extra_K: int = 6, lambdas=(0.0, 1e-5),
+                fit_K=(), fit_lambdas=(0.0,), fit_kwargs: dict | None = None,
+                seed: int = 0) -> tuple[dict[str, Any], list[FSCode]]:
+    """The ReLU code-design study of notebook 03.
+
+    Designs candidates on the pooled normalised ``calib`` pre-activations, evaluates them per
+    layer on ``test``, and finds, per family, the code with the fewest spikes at the error of
+    ``binary_p_K<K_ref>``. Returns ``(results, chosen_codes)``: ``results`` holds
+    ``scales``, ``rows`` (per code and layer, plus ``layer == "network"``), ``reference`` and
+    ``winners``; ``chosen_codes`` are the lowest-error designed code per K and the overall
+    winner, renamed ``relu_<name>`` with ``meta['input_scale'] = 1`` (normalised units).
+    """
+    scales = {k: layer_scale(v, percentile) for k, v in calib.items()}
+    calib_norm = np.concatenate([v / scales[k] for k, v in calib.items()])
+    cands = relu_candidates(calib_norm, K_list, extra_K=extra_K, lambdas=lambdas, fit_K=fit_K,
+                            fit_lambdas=fit_lambdas, fit_kwargs=fit_kwargs, seed=seed)
+    rows = evaluate_per_layer(cands, test, scales, sizes)
+    net = rows[rows.layer == "network"]
+    ref = net[net.code == f"binary_p_K{K_ref}"].iloc[0]
+    winners = fewest_spikes_at_error(net, ref["mse"])
+    winners = winners.assign(spike_saving_pct=100 * (1 - winners.mean_spikes / ref["mean_spikes"]))
+    chosen = []
+    for K in K_list:
+        g = net[(net.K == K) & ~net.family.isin(["binary", "binary_max"])]
+        chosen.append(g.loc[g.mse.idxmin(), "code"])
+    designed = winners[~winners.family.isin(["binary", "binary_max"])]
+    if len(designed):
+        chosen.append(designed.iloc[0]["code"])
+    by_name = {c.name: c for c in cands}
+    codes_out = [by_name[n].renamed(f"relu_{n}").with_meta(
+        input_scale=1.0, units="normalised: the converter multiplies h, T, d by the layer scale",
+        layer_scale=f"{percentile}th percentile of positive pre-activations")
+        for n in dict.fromkeys(chosen)]
+    results = {"scales": scales, "rows": rows.to_dict(orient="records"),
+               "reference": ref.to_dict(), "winners": winners.to_dict(orient="records")}
+    return results, codes_out
+
+
+def design_smooth(activation: str, calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                  sizes: dict[str, int], uniform_codes: list[FSCode], K_list: list[int], *,
+                  restarts: int = 4, steps: int = 1500, seed: int = 0
+                  ) -> tuple[list[dict[str, Any]], list[FSCode]]:
+    """SiLU / sigmoid study: codes fitted on the pooled calibration density for each K,
+    evaluated per layer beside ``uniform_codes`` (notebook 02's and S&M's). Returns
+    ``(rows, density_codes)``."""
+    cal = np.concatenate(list(calib.values()))
+    x, w = density_grid(cal, bins=1500)
+    fitted = [fit_code(activation, K, x=x, weights=w, restarts=restarts, steps=steps, seed=seed,
+                       name=f"{activation}_density_K{K}").code for K in K_list]
+    rows = evaluate_per_layer(list(uniform_codes) + fitted, test, {k: 1.0 for k in test}, sizes,
+                              activation=activation)
+    return rows.assign(activation=activation).to_dict(orient="records"), fitted

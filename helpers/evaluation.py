@@ -20,8 +20,8 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
 
     The row has ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``, ``input_mode``,
     ``scale``, ``ann_accuracy``, ``snn_accuracy``, ``mean_spikes_per_neuron``,
-    ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test`` and
-    ``spikes_per_layer``. ``ann_accuracy`` is measured on the same images with the
+    ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``,
+    ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image). ``ann_accuracy`` is measured on the same images with the
     BN-folded ANN.
     """
     net = convert(model, code, x_calib, scale=scale, input_mode=input_mode)
@@ -39,5 +39,92 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
            "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
            "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],
            "energy_ratio": ratio, "n_test": r["n"],
-           "spikes_per_layer": r["spikes_per_neuron_per_layer"]}
+           "spikes_per_layer": r["spikes_per_neuron_per_layer"],
+           "synops_per_layer": r["synops_per_layer"]}
     return row, net
+
+
+def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
+                     binary_K_list=(8,), input_modes=("analog", "fs"),
+                     max_codes: int | None = None, n_eval: int | None = None, n_sim: int = 0,
+                     precision: str = "fp32", progress: bool = True):
+    """Convert every model in ``models`` (activation -> model name) with every saved code
+    (:func:`helpers.codes.saved_codes_for`; ReLU also with the binary code at each K in
+    ``binary_K_list``) and evaluate on the first ``n_eval`` test images of ``data``.
+
+    ReLU networks are converted with each input mode, SiLU/sigmoid ones with the analog
+    first layer. With ``n_sim > 0`` the event-level simulator is compared with the
+    FS-equivalent model on ``n_sim`` test images per conversion. Returns ``(rows,
+    agreement_rows, nets)``; ``nets`` maps ``(model, code, input_mode)`` to the network.
+    """
+    from tqdm.auto import tqdm
+
+    from . import codes as code_families
+    from .data import normalize
+    from .models import load_card, load_model, model_paths
+    from .simulate import agreement
+
+    rows, agree, nets = [], [], {}
+    jobs = []
+    for act, name in models.items():
+        path = model_paths(models_dir, name)[0]
+        if not path.is_file():
+            print(f"SKIPPED {name}: {path} not found — run notebooks/01_ann_training.ipynb")
+            continue
+        saved = code_families.saved_codes_for(act, codes_dir)[:max_codes]
+        cands = saved
+        if act == "relu":
+            cands = [code_families.binary(K, 1.0) for K in binary_K_list] + saved
+        for code in cands:
+            for mode in (input_modes if act == "relu" else ["analog"]):
+                jobs.append((act, name, code, mode))
+    loaded = {}
+    for act, name, code, mode in tqdm(jobs, desc="conversions", disable=not progress):
+        if name not in loaded:
+            model, card = load_model(model_paths(models_dir, name)[0]), load_card(models_dir, name)
+            pp = card["preprocessing"]
+            loaded[name] = (model, normalize(data.x_train, pp["mean"], pp["std"]),
+                            normalize(data.x_test[:n_eval], pp["mean"], pp["std"]))
+        model, x_cal, x_te = loaded[name]
+        y = data.y_test[:len(x_te)]
+        row, net = fs_row(model, {act: code}, x_cal, x_te, y, model_name=name, input_mode=mode,
+                          precision=precision)
+        rows.append(row)
+        nets[(name, code.name, mode)] = net
+        if n_sim:
+            a = agreement(net, x_te[:n_sim], y[:n_sim], progress=False)
+            agree.append({"model": name, "code": code.name, "K": code.K, "input_mode": mode, **a})
+    return rows, agree, nets
+
+
+def rate_rows(nets: dict, relu_model: str | None, models_dir, data, T_list, configs,
+              n_rate: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Rate-coded baseline rows (``method == "rate"``) for the ReLU model: one per
+    (normalisation, input) in ``configs`` and T in ``T_list``, on the first ``n_rate`` test
+    images, using the BN-folded graph of one of its converted networks in ``nets``."""
+    from .data import normalize
+    from .models import load_card
+    from .rate import rate_simulate
+
+    key = next((k for k in nets if k[0] == relu_model), None)
+    if key is None:
+        return []
+    net = nets[key]
+    pp = load_card(models_dir, relu_model)["preprocessing"]
+    x_cal = normalize(data.x_train, pp["mean"], pp["std"])
+    x = normalize(data.x_test[:n_rate], pp["mean"], pp["std"])
+    y = data.y_test[:n_rate]
+    logits = np.concatenate([net.ann(x[i:i + 250], training=False).numpy()
+                             for i in range(0, len(x), 250)])
+    ann_acc = float(np.mean(np.argmax(logits, 1) == y))
+    rows = []
+    for norm, inp in configs:
+        for r in rate_simulate(net, x, y, T_list, x_cal, norm=norm, input_mode=inp, seed=seed):
+            rows.append({"model": relu_model, "method": "rate", "code": f"rate_{norm}_{inp}",
+                         "family": "rate", "K": None, "T": r["T"], "input_mode": inp,
+                         "scale": norm, "ann_accuracy": ann_acc, "snn_accuracy": r["accuracy"],
+                         "accuracy_gap_pp": 100 * (ann_acc - r["accuracy"]),
+                         "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
+                         "input_spikes_per_pixel": r["input_spikes_per_pixel"],
+                         "latency_timesteps": r["T"], "energy_ratio": None, "n_test": r["n"]})
+    return rows

@@ -195,3 +195,43 @@ def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: floa
     ax.set(xscale="log", xlabel="mean spikes per neuron (per image)", ylabel="test accuracy (%)")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_preactivation_histograms(hist: dict, ax: plt.Axes, title: str = "") -> plt.Axes:
+    """Per-layer densities from :func:`helpers.code_design.histograms` (shallow → deep)."""
+    edges = np.asarray(hist["edges"])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    dens = hist["density"]
+    for i, (layer, d) in enumerate(dens.items()):
+        ax.plot(centres, d, lw=0.8, color=plt.cm.viridis(i / max(1, len(dens) - 1)))
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, len(dens) - 1))
+    ax.figure.colorbar(sm, ax=ax, label="layer index (shallow → deep)")
+    ax.set(yscale="log", xlabel="pre-activation x", ylabel="density", title=title)
+    return ax
+
+
+def plot_layer_values(rows, value: str, ax: plt.Axes, codes_: list[str] | None = None) -> plt.Axes:
+    """A per-layer quantity (e.g. ``mean_spikes``) for several codes; ``rows`` has ``code``,
+    ``layer`` and ``value`` columns (network rows are ignored)."""
+    rows = rows[rows.layer != "network"]
+    layers = list(dict.fromkeys(rows.layer))
+    for name, g in rows.groupby("code"):
+        if codes_ is not None and name not in codes_:
+            continue
+        g = g.set_index("layer").loc[layers]
+        ax.plot(range(len(layers)), g[value], marker="o", ms=4, label=name)
+    ax.set_xticks(range(len(layers)), layers, rotation=70, fontsize=8)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_code_points(net_rows, ax: plt.Axes, title: str = "") -> plt.Axes:
+    """MSE vs mean spikes per code (one point each, labelled), coloured by family."""
+    for fam, g in net_rows.groupby("family"):
+        ax.plot(g["mean_spikes"], g["mse"], marker="o", ls="none", ms=9,
+                color=FAMILY_COLORS.get(fam), label=FAMILY_LABELS.get(fam, fam))
+        for _, r in g.iterrows():
+            ax.annotate(r["code"], (r["mean_spikes"], r["mse"]), fontsize=7)
+    ax.set(title=title, xlabel="mean spikes per neuron", ylabel="MSE", yscale="log")
+    ax.legend(fontsize="small")
+    return ax

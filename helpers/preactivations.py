@@ -42,3 +42,28 @@ def collect_preactivations(model, x: np.ndarray, max_per_layer: int = 200_000,
             take = rng.choice(flat.size, size=min(per_batch, flat.size), replace=False)
             chunks[layer.name].append(flat[take])
     return {k: np.concatenate(v)[:max_per_layer] for k, v in chunks.items()}
+
+
+def model_preactivations(models_dir, name: str, x_calib_u8: np.ndarray, x_test_u8: np.ndarray,
+                         max_per_layer: int = 60_000, seed: int = 0) -> dict | None:
+    """Calibration and test pre-activations of a committed model, normalised with its card.
+
+    Returns ``{"calib": {layer: samples}, "test": {...}, "sizes": {layer: neurons}}``, or
+    ``None`` (with a printed message) when the model file is missing.
+    """
+    from .data import normalize
+    from .models import load_card, load_model, model_paths
+
+    path = model_paths(models_dir, name)[0]
+    if not path.is_file():
+        print(f"SKIPPED {name}: {path} not found — run notebooks/01_ann_training.ipynb first")
+        return None
+    model, card = load_model(path), load_card(models_dir, name)
+    mean, std = card["preprocessing"]["mean"], card["preprocessing"]["std"]
+    calib = collect_preactivations(model, normalize(x_calib_u8, mean, std), max_per_layer,
+                                   seed=seed)
+    test = collect_preactivations(model, normalize(x_test_u8, mean, std), max_per_layer,
+                                  seed=seed + 1)
+    sizes = {layer.name: int(np.prod(layer.input.shape[1:])) for layer in model.layers
+             if layer.name in calib}
+    return {"calib": calib, "test": test, "sizes": sizes}
