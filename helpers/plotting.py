@@ -153,24 +153,6 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
     return ax
 
 
-def plot_raster(raster: dict, K: int, ax: plt.Axes, max_neurons: int = 200,
-                stages: dict | None = None) -> plt.Axes:
-    """Spike raster of one image: for each layer, up to ``max_neurons`` neurons (rows) over
-    global time (each layer in its own K-step window when ``stages`` gives its stage)."""
-    row = 0
-    for i, (name, r) in enumerate(raster.items()):
-        k, n = r.shape
-        idx = np.linspace(0, n - 1, min(n, max_neurons)).astype(int)
-        t0 = (stages or {}).get(name, i) * K
-        ts, ns = np.nonzero(r[:, idx])
-        ax.scatter(t0 + ts + 1, row + ns, s=1.5, color=plt.cm.viridis(i / max(1, len(raster) - 1)),
-                   marker="|")
-        row += len(idx) + 20
-    ax.set(xlabel="timestep (pipelined, K per layer)", ylabel="neurons (by layer, sampled)",
-           yticks=[])
-    return ax
-
-
 def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: float | None = None,
                             anchors: list[dict] | None = None) -> plt.Axes:
     """Accuracy (%) against mean spikes per neuron (log axis): FS codes vs rate coding.
@@ -235,3 +217,25 @@ def plot_code_points(net_rows, ax: plt.Axes, title: str = "") -> plt.Axes:
     ax.set(title=title, xlabel="mean spikes per neuron", ylabel="MSE", yscale="log")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None = None) -> None:
+    """Raster of one image from :func:`helpers.simulate.raster_summary` (stored in
+    ``data/results/conversion.json``), and spikes per neuron per layer as bars."""
+    n = len(r["layers"])
+    colors = [plt.cm.viridis(i / max(1, n - 1)) for i in range(n)]
+    row = 0
+    for layer, col in zip(r["layers"], colors):
+        sp = np.asarray(layer["spikes"], dtype=int).reshape(-1, 2)
+        t0 = layer["stage"] * r["K"]
+        ax_raster.scatter(t0 + sp[:, 0] + 1, row + sp[:, 1], s=2, marker="|", color=col)
+        row += layer["n_shown"] + 10
+    ax_raster.set(xlabel="timestep (each layer fires in its own K-step window)",
+                  ylabel="neurons (sampled, by layer)", yticks=[],
+                  title=f"{r.get('model', '')} {r.get('code', '')}: test image {r['image']}, "
+                        f"{r['total_spikes']:,} spikes, latency {r['latency_timesteps']} steps")
+    if ax_bars is not None:
+        ax_bars.barh(range(n), [layer["spikes_per_neuron"] for layer in r["layers"]], color=colors)
+        ax_bars.set_yticks(range(n), [layer["name"] for layer in r["layers"]], fontsize=7)
+        ax_bars.set(xlabel="spikes per neuron")
+        ax_bars.invert_yaxis()

@@ -138,3 +138,20 @@ def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
         res["accuracy_simulated"] = float(np.mean(p_sim == np.asarray(y)))
         res["accuracy_equivalent"] = float(np.mean(p_eq == np.asarray(y)))
     return res
+
+
+def raster_summary(net: FSNetwork, sim: dict[str, Any], image: int, max_neurons: int = 100,
+                   **info: Any) -> dict[str, Any]:
+    """A JSON-friendly raster of one simulated image: per layer, the spikes ``[t, row]`` of up
+    to ``max_neurons`` evenly sampled neurons, its stage and spikes per neuron."""
+    layers = []
+    for j, layer in enumerate(net.layers):
+        r = sim["raster"][layer.name]
+        idx = np.linspace(0, r.shape[1] - 1, min(r.shape[1], max_neurons)).astype(int)
+        t, n = np.nonzero(r[:, idx])
+        layers.append({"name": layer.name, "stage": layer.stage, "n_shown": int(len(idx)),
+                       "spikes": np.stack([t, n], 1).ravel().tolist(),
+                       "spikes_per_neuron": float(r.sum() / layer.n_neurons)})
+    return {"image": image, "K": net.K, "latency_timesteps": sim["latency_timesteps"],
+            "total_spikes": int(sum(sim["raster"][lay.name].sum() for lay in net.layers)),
+            "layers": layers, **info}

@@ -1,0 +1,105 @@
+"""Poster panels from small synthetic results files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import codes, poster
+from helpers.fs_neuron import FSCode
+from helpers.results import write_json
+
+
+def _fs_row(model, code, family, K, acc, spikes, mode="analog"):
+    return {"model": model, "method": "fs", "code": code, "family": family, "K": K,
+            "input_mode": mode, "ann_accuracy": 0.91, "snn_accuracy": acc,
+            "accuracy_gap_pp": 100 * (0.91 - acc), "mean_spikes_per_neuron": spikes,
+            "latency_timesteps": 19 * K, "energy_ratio": 0.2, "n_test": 100, "T": None}
+
+
+@pytest.fixture()
+def root(tmp_path):
+    cdir, rdir = tmp_path / "data" / "codes", tmp_path / "data" / "results"
+    codes.binary(4, 10.0, name="binary_K4").save(cdir)
+    for act in ("relu", "silu", "sigmoid"):
+        rng = np.random.default_rng(len(act))
+        FSCode(f"fitted_{act}_K4", act, rng.uniform(0.5, 3, 4), rng.uniform(0, 3, 4),
+               rng.uniform(0, 2, 4), (-10, 10), {"family": "fitted"}).save(cdir)
+    codes.sm_published("silu").save(cdir)
+    codes.sm_published("sigmoid").save(cdir)
+    write_json(rdir / "fitting.json", {
+        "comparison": [{"activation": a, "code": "ours (fitted)", "K": 4, "mse": 0.01}
+                       for a in ("relu", "silu", "sigmoid")],
+        "error_vs_K": [{"activation": a, "K": K, "family": "fitted", "mse": 0.1 / K}
+                       for a in ("relu", "silu") for K in (2, 4)]})
+    net_rows = [{"code": f"{f}_K{K}", "family": f, "K": K, "layer": "network",
+                 "mse": 1e-3 / K ** 2, "mae": 0.0, "mean_spikes": 0.2 * K}
+                for f in ("binary", "fibonacci") for K in (4, 6, 8)]
+    write_json(rdir / "codes.json", {"relu": {"rows": net_rows, "reference": net_rows[2],
+                                              "winners": net_rows[:1]}, "smooth_rows": []})
+    rows = [_fs_row("resnet20_relu", f"binary_K{K}", "binary", K, 0.85 + 0.01 * K, 0.2 * K)
+            for K in (4, 6, 8)]
+    rows.append(_fs_row("resnet20_relu", "relu_fib_K6", "fibonacci", 6, 0.905, 0.8))
+    rows += [{"model": "resnet20_relu", "method": "rate", "code": "rate_max_constant",
+              "family": "rate", "K": None, "T": T, "input_mode": "constant",
+              "ann_accuracy": 0.91, "snn_accuracy": 0.5 + T / 1000,
+              "mean_spikes_per_neuron": T / 20, "latency_timesteps": T} for T in (32, 64)]
+    write_json(rdir / "cifar10.json", {"rows": rows, "energy": {
+        "code": "relu_fib_K6", "ratio": 0.25, "precision": "fp32",
+        "table": [{"layer": "c", "network": "ANN", "energy_pj": 1e6},
+                  {"layer": "c", "network": "SNN", "energy_pj": 2.5e5}]}})
+    write_json(rdir / "conversion.json", {"rows": [], "agreement": [], "raster": {
+        "image": 0, "K": 2, "latency_timesteps": 4, "total_spikes": 3, "model": "m", "code": "c",
+        "layers": [{"name": "a", "stage": 0, "n_shown": 2, "spikes": [0, 1, 1, 0],
+                    "spikes_per_neuron": 1.0},
+                   {"name": "b", "stage": 1, "n_shown": 2, "spikes": [1, 1],
+                    "spikes_per_neuron": 0.5}]}})
+    write_json(rdir / "imagenet.json", {"rows": [
+        {"code": "binary", "K": K, "snn_accuracy": 0.7 + 0.01 * K, "ann_accuracy": 0.83,
+         "accuracy_gap_pp": 13 - K, "mean_spikes_per_neuron": 0.3 * K} for K in (4, 8)]})
+    write_json(rdir / "mlgenn.json", {"rows": [{"code": "binary_K8", "agreement": 0.994,
+                                                "n_images": 100}]})
+    return tmp_path
+
+
+def test_every_panel_draws_both_formats(root, tmp_path):
+    out = tmp_path / "panels"
+    status = poster.draw_panels(root, out, context="notebook")
+    assert status == {name: "drawn" for name in poster.PANELS}
+    for name in poster.PANELS:
+        assert (out / f"{name}.png").stat().st_size > 1000
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    pdf = poster.make_poster(root, out, tmp_path / "poster.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_headline_numbers_follow_the_results_file(root):
+    text = poster.headline_text(poster.headline_numbers(root))
+    assert any("90.50 %" in t and "relu_fib_K6" in t and "0.80 spikes" in t for t in text)
+    assert any("SNN / ANN = 0.250" in t for t in text)
+    path = root / "data" / "results" / "cifar10.json"
+    data = json.loads(path.read_text())
+    for r in data["rows"]:
+        if r["code"] == "relu_fib_K6":
+            r["snn_accuracy"], r["accuracy_gap_pp"] = 0.9012, 0.88
+    path.write_text(json.dumps(data))
+    text = poster.headline_text(poster.headline_numbers(root))
+    assert any("90.12 %" in t for t in text) and not any("90.50 %" in t for t in text)
+
+
+def test_missing_results_are_skipped_with_a_message(root, tmp_path):
+    (root / "data" / "results" / "imagenet.json").unlink()
+    (root / "data" / "results" / "cifar10.json").unlink()
+    status = poster.draw_panels(root, tmp_path / "p", context="notebook")
+    for name in ("imagenet", "cifar_accuracy_vs_K", "accuracy_vs_spikes", "energy"):
+        assert status[name].startswith("skipped:") and ".json not found" in status[name]
+    assert status["code_design"] == "drawn"
+    h = poster.headline_numbers(root)
+    assert h["cifar"] is None and h["imagenet"] is None
+    poster.make_poster(root, tmp_path / "p", tmp_path / "poster.pdf")
+    empty = tmp_path / "empty"
+    assert all(s.startswith("skipped") for s in poster.draw_panels(empty, tmp_path / "e").values())
+    assert poster.headline_text(poster.headline_numbers(empty)) == [
+        "(no results files yet: run notebooks 01-06)"]
