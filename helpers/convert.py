@@ -471,6 +471,8 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
             pos = np.concatenate(stat[n.name])
             a = float(pos.max() if scale == "max" else np.percentile(pos, percentile))
             a = a if a > 0 else 1.0
+            if n.act == "relu6":       # the code's range must not exceed ReLU6's ceiling
+                a = min(a, 6.0)
             c = c.scaled(a / code_input_scale(c))
         c = c.renamed(f"{c.name}@{n.name}")
         fs_layers[n.name] = FSActivation(c, fanout=fanouts[n.name], name=f"fs_{n.name}")
