@@ -233,7 +233,7 @@ class FSNetwork:
     input_mode: str
     graph: list[_Node] = field(repr=False, default_factory=list)
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
-    first_layer_macs: int = 0
+    analog_macs: int = 0          # MACs on non-spiking inputs (see helpers.energy)
     _call: Any = field(default=None, repr=False)
 
     @property
@@ -323,6 +323,7 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
     pre: dict[str, tf.Tensor] = {}
     extra_inputs: list[tf.Tensor] = []
     stats: list[tf.Tensor] = []
+    sinks: list[tf.Tensor] = []
     ones = mode == "structural"
     image = None
     for n in nodes:
@@ -339,6 +340,9 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
         if n.kind == "linear":
             k, b = folded[n.name]
             y = _linear_clone(n, k, b, ones, zero_bias=mode == "linear")(x)
+            if ones:   # structural graph: count the synapses a spike reaches here, stop there
+                sinks.append(tf.reduce_sum(y, axis=list(range(1, len(y.shape)))))
+                y = tf.zeros_like(y)
             if n.act is not None:   # fused activation: treat as a separate activation node
                 y = _activation(n, y, mode, fs_layers, pre, extra_inputs, stats)
             tensors[n.name] = y
@@ -366,7 +370,7 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
         spikes = [s for s, _ in stats]
         synops = [o for _, o in stats]
         return tf.keras.Model(image, [logits] + spikes + synops), pre
-    return tf.keras.Model([image] + extra_inputs, list(pre.values()) + [logits]), pre
+    return tf.keras.Model([image] + extra_inputs, list(pre.values()) + [logits] + sinks), pre
 
 
 def _activation(n, x, mode, fs_layers, pre, extra_inputs, stats):
@@ -479,16 +483,18 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
         shape = pre_t[n.name].shape[1:]
         infos.append(FSLayerInfo(n.name, n.act, c, a, int(np.prod(shape)), stage[n.name]))
     fs_model, _ = _build(nodes, ins, outs, folded, "fs", fs_layers, input_fs)
-    first = _first_layer_macs(nodes, folded) if input_mode == "analog" else 0
-    return FSNetwork(fs_model, ann, infos, input_mode, nodes, folded, first)
+    return FSNetwork(fs_model, ann, infos, input_mode, nodes, folded,
+                     _analog_macs(nodes, input_mode))
 
 
 def _fanouts(nodes, ins, outs, folded) -> dict[str, np.ndarray]:
     """Per-neuron fan-out (synapses per spike) of every FS layer and of the input image.
 
     Computed as the gradient of the summed outputs of the structural synaptic graph (kernels
-    of ones, sum pooling): the number of paths from a neuron to the next FS layers or the
-    read-out, which equals its number of synapses for networks without stacked linear layers.
+    of ones, sum pooling, every conv/dense layer a sink that passes nothing on): the number
+    of synapses from a neuron into the first linear layers its spikes reach (through pooling,
+    flatten and adds), plus direct identity connections into FS layers. Linear layers fed
+    by another linear layer receive no spikes; they are counted as analog MACs instead.
     """
     model, pre = _build(nodes, ins, outs, folded, "structural")
     shapes = [t.shape[1:] for t in model.inputs]
@@ -503,10 +509,29 @@ def _fanouts(nodes, ins, outs, folded) -> dict[str, np.ndarray]:
             zip(names, grads, shapes)}
 
 
-def _first_layer_macs(nodes, folded) -> int:
+def _analog_mac_layers(nodes, input_mode: str) -> set[str]:
+    """Conv/Dense layers whose input is not (only) spikes: fed by the analog image or by
+    another linear layer (through pooling/adds). The SNN computes these as MACs."""
+    spiking: dict[str, bool] = {}
+    analog = set()
+    for n in nodes:
+        if n.kind == "input":
+            spiking[n.name] = input_mode == "fs"
+            continue
+        src = all(spiking[i] for i in n.inputs)
+        if n.kind == "linear":
+            if not src:
+                analog.add(n.name)
+            spiking[n.name] = n.act is not None        # a fused activation makes it spike
+        elif n.kind == "act":
+            spiking[n.name] = n.act is not None or src
+        else:
+            spiking[n.name] = src
+    return analog
+
+
+def _analog_macs(nodes, input_mode: str) -> int:
     from .energy import layer_macs
 
-    for n in nodes:
-        if n.kind == "linear":
-            return layer_macs(n.layer)
-    return 0
+    analog = _analog_mac_layers(nodes, input_mode)
+    return sum(layer_macs(n.layer) for n in nodes if n.name in analog)

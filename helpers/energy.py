@@ -56,22 +56,23 @@ def energy(macs: float, acs: float, precision: str = "fp32") -> float:
 
 
 def energy_table(ann_layer_macs: dict[str, int], snn_synops: dict[str, float],
-                 first_layer_macs: int = 0, precision: str = "fp32"):
+                 analog_macs: int = 0, precision: str = "fp32"):
     """Per-layer energy table (pJ per image) for the ANN and the SNN, and their ratio.
 
     ``ann_layer_macs``: MACs per ANN layer; ``snn_synops``: synaptic operations per FS layer
-    (the spikes of that layer times their fan-out); ``first_layer_macs``: MACs the SNN still
-    does because its first layer receives the analog image. Returns a pandas DataFrame with
+    (the spikes of that layer times their fan-out); ``analog_macs``: MACs the SNN still
+    does on non-spiking inputs -- the first layer when it receives the analog image, and
+    linear layers fed by another linear layer (e.g. EfficientNet's linear bottlenecks). Returns a pandas DataFrame with
     rows for every layer plus a ``total`` row, and the SNN/ANN energy ratio.
     """
     import pandas as pd
 
     rows = [{"layer": k, "network": "ANN", "ops": v, "op": "MAC",
              "energy_pj": energy(v, 0, precision)} for k, v in ann_layer_macs.items()]
-    if first_layer_macs:
-        rows.append({"layer": "first layer (analog input)", "network": "SNN",
-                     "ops": first_layer_macs, "op": "MAC",
-                     "energy_pj": energy(first_layer_macs, 0, precision)})
+    if analog_macs:
+        rows.append({"layer": "analog MAC layers", "network": "SNN",
+                     "ops": analog_macs, "op": "MAC",
+                     "energy_pj": energy(analog_macs, 0, precision)})
     rows += [{"layer": k, "network": "SNN", "ops": v, "op": "AC",
               "energy_pj": energy(0, v, precision)} for k, v in snn_synops.items()]
     df = pd.DataFrame(rows)

@@ -30,7 +30,7 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
                                  for i in range(0, len(x), batch_size)])
     ann_accuracy = float(np.mean(np.argmax(ann_logits, 1) == np.asarray(y)))
     c = code if isinstance(code, FSCode) else next(iter(code.values()))
-    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.first_layer_macs,
+    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs,
                             precision)
     row = {"model": model_name, "method": "fs", "code": c.name,
            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,

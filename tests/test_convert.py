@@ -120,8 +120,10 @@ def test_simulator_equals_equivalent_model_on_random_networks(seed, mode):
                   scale=["max", "percentile"][seed % 2])
     a = agreement(net, x, progress=False)
     assert a["same_prediction"] == 1.0
-    assert a["max_abs_logit_diff"] <= 1e-3 * max(1.0, a["max_abs_logit"]) + 1e-4
+    # float32 sums in a different order can move a neuron across a threshold (one spike
+    # more or less, ~1e-5 of all spikes); each such flip shifts a logit by one spike's weight
     assert a["spike_count_rel_diff"] < 1e-3
+    assert a["max_abs_logit_diff"] <= 2e-2 * max(1.0, a["max_abs_logit"])
     stages = [i.stage for i in net.layers]
     assert a["latency_timesteps"] == (max(stages) + 1) * 6
 
@@ -183,7 +185,7 @@ def test_energy_of_tiny_network_equals_hand_count():
     r = net.run(x)
     # every hidden neuron projects to the 3 outputs: synops = 3 x spikes
     np.testing.assert_allclose(r["synops"][:, 0], 3 * r["spikes"][:, 0])
-    assert net.first_layer_macs == 72
+    assert net.analog_macs == 72
     df, ratio = energy_table(ann_macs(m), {"a": float(r["synops"][:, 0].mean())}, 72)
     e_ann = 96 * 4.6
     e_snn = 72 * 4.6 + 0.9 * float(r["synops"][:, 0].mean())
@@ -239,3 +241,24 @@ def test_rate_coding_refuses_non_relu():
     net = convert(m, codes.sm_published("sigmoid"), x)
     with pytest.raises(ValueError, match="ReLU only"):
         rate_simulate(net, x, np.zeros(4), [4], x)
+
+
+def test_linear_bottleneck_is_counted_as_analog_macs():
+    """conv -> ReLU -> 1x1 'project' (linear) -> 1x1 'expand' -> ReLU -> dense: the expand
+    conv receives no spikes (its input is linear), so it costs MACs; the first ReLU's spikes
+    only reach the project conv (fan-out = its 4 output channels)."""
+    inp = tf.keras.Input((3, 3, 2))
+    y = L.Conv2D(3, 1, name="a")(inp)
+    y = L.Activation("relu", name="r1")(y)
+    y = L.Conv2D(4, 1, name="project")(y)
+    y = L.Conv2D(5, 1, name="expand")(y)
+    y = L.Activation("relu", name="r2")(y)
+    out = L.Dense(2)(L.Flatten()(y))
+    m = tf.keras.Model(inp, out)
+    x = np.abs(_images(4, (3, 3, 2))) + 0.1
+    net = convert(m, codes.binary(4, 1.0), x)
+    assert net.analog_macs == 9 * 3 * 2 + 9 * 5 * 4          # first layer + expand
+    assert np.all(net.model.get_layer("fs_r1").fanout.numpy() == 4)
+    assert np.all(net.model.get_layer("fs_r2").fanout.numpy() == 2)
+    net_fs = convert(m, codes.binary(4, 1.0), x, input_mode="fs")
+    assert net_fs.analog_macs == 9 * 5 * 4
