@@ -140,7 +140,8 @@ def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
     layer on ``test``, and finds, per family, the code with the fewest spikes at the error of
     ``binary_p_K<K_ref>``. Returns ``(results, chosen_codes)``: ``results`` holds
     ``scales``, ``rows`` (per code and layer, plus ``layer == "network"``), ``reference`` and
-    ``winners``; ``chosen_codes`` are the lowest-error designed code per K and the overall
+    ``winners``; ``chosen_codes`` are, per K, the lowest-error designed code and the designed
+    code with the fewest spikes at most as wrong as binary at that K, plus the overall
     winner, renamed ``relu_<name>`` with ``meta['input_scale'] = 1`` (normalised units).
     """
     scales = {k: layer_scale(v, percentile) for k, v in calib.items()}
@@ -153,9 +154,13 @@ def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
     winners = fewest_spikes_at_error(net, ref["mse"])
     winners = winners.assign(spike_saving_pct=100 * (1 - winners.mean_spikes / ref["mean_spikes"]))
     chosen = []
-    for K in K_list:
-        g = net[(net.K == K) & ~net.family.isin(["binary", "binary_max"])]
+    for K in K_list:   # per K: the most accurate designed code, and the sparsest one that is
+        g = net[(net.K == K) & ~net.family.isin(["binary", "binary_max"])]   # as accurate as binary
         chosen.append(g.loc[g.mse.idxmin(), "code"])
+        bin_mse = net.loc[net.code == f"binary_p_K{K}", "mse"]
+        ok = g[g.mse <= float(bin_mse.iloc[0])] if len(bin_mse) else g.iloc[:0]
+        if len(ok):
+            chosen.append(ok.loc[ok.mean_spikes.idxmin(), "code"])
     designed = winners[~winners.family.isin(["binary", "binary_max"])]
     if len(designed):
         chosen.append(designed.iloc[0]["code"])
