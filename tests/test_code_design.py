@@ -61,3 +61,19 @@ def test_collect_preactivations_equals_manual_forward_pass():
     assert len(sub["a1"]) == 30 and set(sub["a1"]).issubset(set(c1.ravel()))
     with pytest.raises(ValueError, match="no Activation"):
         collect_preactivations(tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)]), x)
+
+
+def test_design_relu_finds_codes_at_least_as_accurate_as_binary():
+    rng = np.random.default_rng(3)
+    calib = {"l1": rng.normal(-0.3, 1.0, 6000), "l2": rng.normal(-1.0, 2.0, 6000)}
+    test = {"l1": rng.normal(-0.3, 1.0, 6000), "l2": rng.normal(-1.0, 2.0, 6000)}
+    res, chosen = code_design.design_relu(calib, test, {"l1": 100, "l2": 300}, [4, 6], 6,
+                                          extra_K=1, lambdas=(0.0,))
+    assert res["reference"]["code"] == "binary_p_K6"
+    for w in res["winners"]:
+        assert w["mse"] <= res["reference"]["mse"] * (1 + 1e-9)
+    assert chosen and all(c.name.startswith("relu_") and c.meta["input_scale"] == 1.0
+                          for c in chosen)
+    net = pd.DataFrame(res["rows"]).query("layer == 'network'").set_index("code")
+    # rounding (midpoint) halves the floor code's error on smooth densities: ~1/4 of the MSE
+    assert net.loc["rounded_K6", "mse"] < 0.5 * net.loc["binary_p_K6", "mse"]
