@@ -14,21 +14,20 @@ from .fs_neuron import FSCode
 
 def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
            y: np.ndarray, *, model_name: str, input_mode: str = "analog",
-           scale: str = "percentile", precision: str = "fp32",
-           batch_size: int = 250) -> tuple[dict[str, Any], FSNetwork]:
+           scale: str = "percentile", precision: str = "fp32", batch_size: int = 250,
+           ann_accuracy: float | None = None) -> tuple[dict[str, Any], FSNetwork]:
     """Convert ``model`` with ``code`` and evaluate it on ``(x, y)``; return (row, network).
 
     The row has ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``, ``input_mode``,
     ``scale``, ``ann_accuracy``, ``snn_accuracy``, ``mean_spikes_per_neuron``,
     ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``,
-    ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image). ``ann_accuracy`` is measured on the same images with the
-    BN-folded ANN.
+    ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image).
+    ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless given.
     """
     net = convert(model, code, x_calib, scale=scale, input_mode=input_mode)
     r = net.evaluate(x, y, batch_size)
-    ann_logits = np.concatenate([net.ann(x[i:i + batch_size], training=False).numpy()
-                                 for i in range(0, len(x), batch_size)])
-    ann_accuracy = float(np.mean(np.argmax(ann_logits, 1) == np.asarray(y)))
+    if ann_accuracy is None:
+        ann_accuracy = accuracy(net.ann, x, y, batch_size)
     c = code if isinstance(code, FSCode) else next(iter(code.values()))
     _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs,
                             precision)
@@ -44,16 +43,23 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
     return row, net
 
 
+def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 250) -> float:
+    """Top-1 accuracy of a Keras model on ``(x, y)``, in batches (graph-free, no retracing)."""
+    logits = np.concatenate([model(x[i:i + batch_size], training=False).numpy()
+                             for i in range(0, len(x), batch_size)])
+    return float(np.mean(np.argmax(logits, 1) == np.asarray(y)))
+
+
 def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
-                     binary_K_list=(8,), input_modes=("analog", "fs"),
+                     binary_K_list=(8,), input_modes=("analog", "fs"), fs_input_K=None,
                      max_codes: int | None = None, n_eval: int | None = None, n_sim: int = 0,
                      precision: str = "fp32", progress: bool = True):
     """Convert every model in ``models`` (activation -> model name) with every saved code
     (:func:`helpers.codes.saved_codes_for`; ReLU also with the binary code at each K in
     ``binary_K_list``) and evaluate on the first ``n_eval`` test images of ``data``.
 
-    ReLU networks are converted with each input mode, SiLU/sigmoid ones with the analog
-    first layer. With ``n_sim > 0`` the event-level simulator is compared with the
+    ReLU networks are converted with each input mode (the FS-encoded input only for codes
+    whose K is in ``fs_input_K``, if given), SiLU/sigmoid ones with the analog first layer. With ``n_sim > 0`` the event-level simulator is compared with the
     FS-equivalent model on ``n_sim`` test images per conversion. Returns ``(rows,
     agreement_rows, nets)``; ``nets`` maps ``(model, code, input_mode)`` to the network.
     """
@@ -76,19 +82,23 @@ def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
         if act == "relu":
             cands = [code_families.binary(K, 1.0) for K in binary_K_list] + saved
         for code in cands:
-            for mode in (input_modes if act == "relu" else ["analog"]):
+            modes = input_modes if act == "relu" else ["analog"]
+            if fs_input_K is not None and code.K not in fs_input_K:
+                modes = [m for m in modes if m != "fs"]
+            for mode in modes:
                 jobs.append((act, name, code, mode))
     loaded = {}
     for act, name, code, mode in tqdm(jobs, desc="conversions", disable=not progress):
         if name not in loaded:
             model, card = load_model(model_paths(models_dir, name)[0]), load_card(models_dir, name)
             pp = card["preprocessing"]
-            loaded[name] = (model, normalize(data.x_train, pp["mean"], pp["std"]),
-                            normalize(data.x_test[:n_eval], pp["mean"], pp["std"]))
-        model, x_cal, x_te = loaded[name]
+            x_te = normalize(data.x_test[:n_eval], pp["mean"], pp["std"])
+            loaded[name] = (model, normalize(data.x_train, pp["mean"], pp["std"]), x_te,
+                            accuracy(model, x_te, data.y_test[:len(x_te)]))
+        model, x_cal, x_te, ann_acc = loaded[name]
         y = data.y_test[:len(x_te)]
         row, net = fs_row(model, {act: code}, x_cal, x_te, y, model_name=name, input_mode=mode,
-                          precision=precision)
+                          precision=precision, ann_accuracy=ann_acc)
         rows.append(row)
         nets[(name, code.name, mode)] = net
         if n_sim:
