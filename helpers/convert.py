@@ -263,11 +263,14 @@ class FSNetwork:
                 "synops": np.concatenate(synops)}
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 250) -> dict[str, Any]:
-        """Accuracy, mean spikes per neuron (network and per layer), synaptic ops per image."""
+        """Top-1 and top-5 accuracy, mean spikes per neuron (network and per layer), synaptic
+        operations per image and layer, latency."""
         r = self.run(x, batch_size)
         n = np.array([info.n_neurons for info in self.layers], dtype=np.float64)
         per_layer = r["spikes"].mean(axis=0) / n
+        top5 = np.argsort(-r["logits"], 1)[:, :5]
         return {"accuracy": float(np.mean(np.argmax(r["logits"], 1) == np.asarray(y))),
+                "top5": float(np.mean((top5 == np.asarray(y)[:, None]).any(1))),
                 "mean_spikes_per_neuron": float(r["spikes"].sum(1).mean() / n.sum()),
                 "spikes_per_neuron_per_layer": dict(zip([i.name for i in self.layers],
                                                         per_layer.tolist())),

@@ -34,6 +34,7 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
     row = {"model": model_name, "method": "fs", "code": c.name,
            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,
            "scale": scale, "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
+           "snn_top5": r["top5"],
            "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),
            "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
            "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],

@@ -94,3 +94,13 @@ def load_imagenet(imagenet_dir: str | Path | None = None, n: int | None = None,
     paths, labels = paths[:n], labels[:n]
     x = np.stack([preprocess(p) for p in tqdm(paths, desc="ImageNet images", mininterval=2)])
     return x, labels
+
+
+def load_class_index(path: str | Path) -> dict[str, int]:
+    """``{wnid: Keras class index}`` from Keras' ``imagenet_class_index.json``
+    (``{"0": ["n01440764", "tench"], ...}``)."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    return {wnid: int(i) for i, (wnid, _) in raw.items()}

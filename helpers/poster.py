@@ -148,7 +148,7 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
 
 
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
-    """ImageNet (EfficientNet-Lite0, fully spiking): top-1 vs K, spikes per neuron."""
+    """ImageNet (EfficientNet-Lite0, FS neurons for every ReLU6): top-1 vs K, spikes."""
     rows = pd.DataFrame(src.result("imagenet")["rows"])
     axes = fig.subplots(1, 2)
     for code, g in rows.groupby("code"):
@@ -189,7 +189,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 test accuracy of the FS networks vs timesteps K, per code family; dotted: the ANN."),
     "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (10, 7), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
     "energy": (panel_energy, (14, 5), "Estimated energy per image and layer (Horowitz 45 nm): MACs for the ANN, accumulates per spike for the SNN."),
-    "imagenet": (panel_imagenet, (14, 5), "ImageNet, EfficientNet-Lite0 converted to a fully spiking network."),
+    "imagenet": (panel_imagenet, (14, 5), "ImageNet sample, EfficientNet-Lite0 with FS neurons for every ReLU6 (linear bottlenecks analog)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
     "mlgenn": (panel_mlgenn, (12, 4), "The same networks on GeNN via mlGeNN: agreement with our simulator."),
 }
@@ -267,7 +267,7 @@ def headline_text(h: dict[str, Any]) -> list[str]:
                      "(Horowitz 45 nm)")
     i = h.get("imagenet")
     if i:
-        lines.append(f"ImageNet sample (EfficientNet-Lite0, fully spiking): "
+        lines.append(f"ImageNet sample (EfficientNet-Lite0, FS neurons for every ReLU6): "
                      f"{100 * i['snn_accuracy']:.1f} % top-1, {i['accuracy_gap_pp']:.1f} pp below "
                      f"the ANN, {i['mean_spikes_per_neuron']:.2f} spikes per neuron")
     return lines or ["(no results files yet: run notebooks 01-06)"]
