@@ -72,3 +72,88 @@ def test_missing_imagenet_dir_is_explained(monkeypatch, tmp_path):
         list_images()
     with pytest.raises(DatasetNotFoundError, match="no labels.csv"):
         list_images(tmp_path, class_index={})
+
+
+def _same_pad(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    """TensorFlow 'SAME' padding of an HWC image (asymmetric: the extra pixel goes last)."""
+    pads = []
+    for n in x.shape[:2]:
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(x, pads + [(0, 0)])
+
+
+def _conv(x, w_oihw, s=1):
+    """Plain numpy convolution, HWC input, PyTorch OIHW kernel, 'SAME' padding."""
+    o, i, k, _ = w_oihw.shape
+    xp = _same_pad(x, k, s)
+    H, W = -(-x.shape[0] // s), -(-x.shape[1] // s)
+    out = np.zeros((H, W, o))
+    for a in range(k):
+        for b in range(k):
+            patch = xp[a:a + s * H:s, b:b + s * W:s, :]            # (H, W, i)
+            out += patch @ w_oihw[:, :, a, b].T
+    return out
+
+
+def _dwconv(x, w_c1kk, s=1):
+    c, _, k, _ = w_c1kk.shape
+    xp = _same_pad(x, k, s)
+    H, W = -(-x.shape[0] // s), -(-x.shape[1] // s)
+    out = np.zeros((H, W, c))
+    for a in range(k):
+        for b in range(k):
+            out += xp[a:a + s * H:s, b:b + s * W:s, :] * w_c1kk[:, 0, a, b]
+    return out
+
+
+def _bn(x, sd, key, eps=1e-3):
+    return ((x - sd[f"{key}.running_mean"]) / np.sqrt(sd[f"{key}.running_var"] + eps)
+            * sd[f"{key}.weight"] + sd[f"{key}.bias"])
+
+
+def test_port_matches_numpy_reference_of_stem_and_first_block(state_dict):
+    """Stem and block 0 recomputed from the state dict alone, in float64 numpy."""
+    import tensorflow as tf
+
+    from helpers.efficientnet import efficientnet_lite0, port_weights
+
+    model = port_weights(efficientnet_lite0(), state_dict)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
+    probe = tf.keras.Model(model.input, [model.get_layer("stem_relu6").output,
+                                         model.get_layer("b00_project_bn").output])
+    stem_k, block_k = (t.numpy()[0] for t in probe(x))
+    sd = {k: v.astype(np.float64) for k, v in state_dict.items()}
+    stem = np.clip(_bn(_conv(x[0].astype(np.float64), sd["_conv_stem.weight"], 2), sd, "_bn0"), 0, 6)
+    np.testing.assert_allclose(stem_k, stem, atol=2e-4)
+    h = np.clip(_bn(_dwconv(stem, sd["_blocks.0._depthwise_conv.weight"]), sd, "_blocks.0._bn1"), 0, 6)
+    out = _bn(_conv(h, sd["_blocks.0._project_conv.weight"]), sd, "_blocks.0._bn2")
+    np.testing.assert_allclose(block_k, out, atol=2e-3 * np.abs(out).max())
+
+
+def test_sample_labels_match_keras_class_index_and_folder_layout(tmp_path):
+    from helpers.imagenet import list_images, load_class_index
+
+    folder = os.environ.get("IMAGENET_DIR")
+    if not folder:
+        pytest.skip("set IMAGENET_DIR to the ImageNet validation sample")
+    index_json = os.path.join(folder, "..", "keras-weights", "imagenet_class_index.json")
+    if not os.path.isfile(index_json):
+        pytest.skip("imagenet_class_index.json not beside the sample")
+    idx = load_class_index(index_json)
+    assert len(idx) == 1000 and idx["n01440764"] == 0           # tench is class 0 in Keras
+    paths, labels = list_images(folder)
+    import csv
+
+    with open(os.path.join(folder, "labels.csv")) as f:
+        wnids = [r["wnid"] for r in csv.DictReader(f)]
+    assert [idx[w] for w in wnids] == labels.tolist()
+    # the same images in a class-per-folder layout give the same labels
+    for p, w in list(zip(paths, wnids))[:30]:
+        (tmp_path / w).mkdir(exist_ok=True)
+        (tmp_path / w / p.name).symlink_to(p)
+    p2, l2 = list_images(tmp_path, class_index=idx)
+    expected = sorted((tmp_path / w / p.name, idx[w]) for p, w in list(zip(paths, wnids))[:30])
+    assert [str(p) for p in p2] == [str(p) for p, _ in expected]
+    assert l2.tolist() == [c for _, c in expected]
