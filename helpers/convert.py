@@ -219,8 +219,9 @@ class FSLayerInfo:
     activation: str
     code: FSCode             # the code as used (already scaled to the layer)
     scale: float             # α_l applied to a ReLU-like code (1.0 otherwise)
-    n_neurons: int           # neurons per image (x2 for signed input neurons)
+    n_neurons: int           # neurons per image (x2 for signed neurons)
     stage: int               # pipeline stage: the layer fires during steps [stage*K, (stage+1)*K)
+    signed: bool = False     # two neurons per value (x and -x): FS-encoded input, bottlenecks
 
 
 @dataclass
@@ -380,7 +381,7 @@ def _activation(n, x, mode, fs_layers, pre, extra_inputs, stats):
     pre[n.name] = x
     if mode == "ann":
         return {"relu": tf.nn.relu, "silu": tf.nn.silu, "sigmoid": tf.nn.sigmoid,
-                "relu6": tf.nn.relu6}[n.act](x)
+                "relu6": tf.nn.relu6, "identity": tf.identity}[n.act](x)
     if mode == "fs":
         out, s, o = fs_layers[n.name](x)
         stats.append((s, o))
@@ -423,7 +424,8 @@ def code_input_scale(code: FSCode) -> float:
 
 def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: np.ndarray, *,
             scale: str = "percentile", percentile: float = 99.9, input_mode: str = "analog",
-            input_code: FSCode | None = None, batch_size: int = 250) -> FSNetwork:
+            input_code: FSCode | None = None, bottleneck_code: FSCode | None = None,
+            batch_size: int = 250) -> FSNetwork:
     """Convert ``model`` to an FS network (see the module docstring).
 
     ``codes``: one code, or a code per activation kind ("relu", "silu", "sigmoid", "relu6").
@@ -431,6 +433,11 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     ``x_calib``: normalised calibration images for α_l and for the input encoder's range.
     ``input_code``: the code of the FS-encoded input (``input_mode="fs"``); default: binary
     with the K of the ReLU code and α = the chosen statistic of |x_calib|.
+    ``bottleneck_code``: if given, every linear layer fed by another linear layer (a linear
+    bottleneck, e.g. EfficientNet's project convolution + residual sum) receives its input
+    through *signed identity* FS neurons with this ReLU-type code (two neurons per value, for
+    x and -x, scaled to the chosen statistic of |x|), so the network is spiking throughout;
+    otherwise those layers see analog values and are counted as MACs.
     """
     if scale not in ("max", "percentile"):
         raise ValueError(f"scale must be 'max' or 'percentile', got {scale!r}")
@@ -439,6 +446,9 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     nodes, ins, outs = model_graph(model)
     if isinstance(codes, FSCode):
         codes = {codes.activation: codes}
+    if bottleneck_code is not None:
+        nodes = _insert_identity_neurons(nodes, input_mode)
+        codes = {**codes, "identity": bottleneck_code}
     acts = _act_nodes(nodes)
     for n in acts:
         if n.act not in codes:
@@ -455,7 +465,7 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
         outs_ = outs_ if isinstance(outs_, (list, tuple)) else [outs_]
         for n, o in zip(acts, outs_):
             o = np.asarray(o)
-            pos = o[o > 0]
+            pos = np.abs(o).ravel() if n.act == "identity" else o[o > 0]
             stat[n.name].append(pos if pos.size else np.zeros(1, np.float32))
     stage = _stages(nodes, input_mode)
     fanouts = _fanouts(nodes, ins, outs, folded)
@@ -470,11 +480,11 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
         input_fs = FSActivation(code_in, signed=True, fanout=fanouts["__input__"],
                                 name="fs_input")
         infos.append(FSLayerInfo("input", "signed", code_in, a_in,
-                                 2 * int(np.prod(x_calib.shape[1:])), 0))
+                                 2 * int(np.prod(x_calib.shape[1:])), 0, True))
     for n in acts:
         c = codes[n.act]
         a = 1.0
-        if n.act in ("relu", "relu6"):
+        if n.act in ("relu", "relu6", "identity"):
             pos = np.concatenate(stat[n.name])
             a = float(pos.max() if scale == "max" else np.percentile(pos, percentile))
             a = a if a > 0 else 1.0
@@ -482,9 +492,12 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
                 a = min(a, 6.0)
             c = c.scaled(a / code_input_scale(c))
         c = c.renamed(f"{c.name}@{n.name}")
-        fs_layers[n.name] = FSActivation(c, fanout=fanouts[n.name], name=f"fs_{n.name}")
+        signed = n.act == "identity"
+        fs_layers[n.name] = FSActivation(c, signed=signed, fanout=fanouts[n.name],
+                                         name=f"fs_{n.name}")
         shape = pre_t[n.name].shape[1:]
-        infos.append(FSLayerInfo(n.name, n.act, c, a, int(np.prod(shape)), stage[n.name]))
+        infos.append(FSLayerInfo(n.name, n.act, c, a, (2 if signed else 1) * int(np.prod(shape)),
+                                 stage[n.name], signed))
     fs_model, _ = _build(nodes, ins, outs, folded, "fs", fs_layers, input_fs)
     return FSNetwork(fs_model, ann, infos, input_mode, nodes, folded,
                      _analog_macs(nodes, input_mode))
@@ -531,6 +544,21 @@ def _analog_mac_layers(nodes, input_mode: str) -> set[str]:
         else:
             spiking[n.name] = src
     return analog
+
+
+def _insert_identity_neurons(nodes, input_mode: str) -> list[_Node]:
+    """A copy of ``nodes`` with an ``identity`` activation node in front of every linear layer
+    fed by another linear layer (not by the image: that one is the analog first layer)."""
+    analog = _analog_mac_layers(nodes, input_mode)
+    images = {n.name for n in nodes if n.kind == "input"}
+    out = []
+    for n in nodes:
+        if n.name in analog and not (set(n.inputs) & images):
+            ident = _Node(f"{n.name}_in", None, list(n.inputs), "act", "identity")
+            out.append(ident)
+            n = _Node(n.name, n.layer, [ident.name], n.kind, n.act)
+        out.append(n)
+    return out
 
 
 def _analog_macs(nodes, input_mode: str) -> int:

@@ -15,7 +15,8 @@ from .fs_neuron import FSCode
 def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
            y: np.ndarray, *, model_name: str, input_mode: str = "analog",
            scale: str = "percentile", precision: str = "fp32", batch_size: int = 250,
-           ann_accuracy: float | None = None) -> tuple[dict[str, Any], FSNetwork]:
+           ann_accuracy: float | None = None,
+           bottleneck_code: FSCode | None = None) -> tuple[dict[str, Any], FSNetwork]:
     """Convert ``model`` with ``code`` and evaluate it on ``(x, y)``; return (row, network).
 
     The row has ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``, ``input_mode``,
@@ -24,7 +25,8 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
     ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image).
     ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless given.
     """
-    net = convert(model, code, x_calib, scale=scale, input_mode=input_mode)
+    net = convert(model, code, x_calib, scale=scale, input_mode=input_mode,
+                  bottleneck_code=bottleneck_code)
     r = net.evaluate(x, y, batch_size)
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
@@ -33,7 +35,8 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
                             precision)
     row = {"model": model_name, "method": "fs", "code": c.name,
            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,
-           "scale": scale, "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
+           "scale": scale, "bottlenecks": "spiking" if bottleneck_code else "analog",
+           "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
            "snn_top5": r["top5"],
            "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),
            "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],

@@ -150,6 +150,8 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
     """ImageNet (EfficientNet-Lite0, FS neurons for every ReLU6): top-1 vs K, spikes."""
     rows = pd.DataFrame(src.result("imagenet")["rows"])
+    if "bottlenecks" in rows:
+        rows = rows[(rows.bottlenecks == "spiking") & (rows.input_mode == "analog")]
     axes = fig.subplots(1, 2)
     for code, g in rows.groupby("code"):
         g = g.sort_values("K")
@@ -189,7 +191,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 test accuracy of the FS networks vs timesteps K, per code family; dotted: the ANN."),
     "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (10, 7), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
     "energy": (panel_energy, (14, 5), "Estimated energy per image and layer (Horowitz 45 nm): MACs for the ANN, accumulates per spike for the SNN."),
-    "imagenet": (panel_imagenet, (14, 5), "ImageNet sample, EfficientNet-Lite0 with FS neurons for every ReLU6 (linear bottlenecks analog)."),
+    "imagenet": (panel_imagenet, (14, 5), "ImageNet sample: EfficientNet-Lite0 as a spiking network (FS neurons for every ReLU6, signed identity FS neurons on the linear bottlenecks)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
     "mlgenn": (panel_mlgenn, (12, 4), "The same networks on GeNN via mlGeNN: agreement with our simulator."),
 }

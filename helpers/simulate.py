@@ -87,13 +87,14 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
                 h, T, d = codes[j]
                 is_input = has_input and j == 0
                 if t == 0:
-                    v[j] = [xb.copy(), -xb] if is_input else [acc[j - has_input].copy()]
+                    start = xb if is_input else acc[j - has_input]
+                    v[j] = [start.copy(), -start] if info.signed else [start.copy()]
                 zs = []
                 for k, vv in enumerate(v[j]):
                     z = ((vv - T[t]) / (np.abs(vv) + one) >= 0).astype(np.float32)
                     v[j][k] = vv - h[t] * z
                     zs.append(z)
-                z_net = zs[0] - zs[1] if is_input else zs[0]
+                z_net = zs[0] - zs[1] if info.signed else zs[0]
                 n_z = sum(z.reshape(B, -1).sum(1) for z in zs)
                 counts[:, j] += n_z
                 if rec:

@@ -262,3 +262,31 @@ def test_linear_bottleneck_is_counted_as_analog_macs():
     assert np.all(net.model.get_layer("fs_r2").fanout.numpy() == 2)
     net_fs = convert(m, codes.binary(4, 1.0), x, input_mode="fs")
     assert net_fs.analog_macs == 9 * 5 * 4
+
+
+def test_signed_identity_neurons_make_bottlenecks_spiking():
+    """With ``bottleneck_code`` the linear bottleneck gets signed identity FS neurons: no
+    analog MACs are left (FS-encoded input), the equivalent model is close to the ANN, and the
+    event-level simulator agrees with it."""
+    inp = tf.keras.Input((6, 6, 2))
+    y = L.Conv2D(4, 3, padding="same", name="a")(inp)
+    y = L.Activation("relu", name="r1")(y)
+    p = L.Conv2D(3, 1, name="project")(y)                    # linear bottleneck (can be < 0)
+    y = L.Conv2D(5, 1, name="expand")(p)
+    y = L.Activation("relu", name="r2")(y)
+    out = L.Dense(3)(L.Flatten()(y))
+    m = tf.keras.Model(inp, out)
+    x = _images(32, (6, 6, 2), 7)
+    plain = convert(m, codes.binary(10, 1.0), x, input_mode="fs")
+    assert plain.analog_macs == 36 * 5 * 3
+    net = convert(m, codes.binary(10, 1.0), x, input_mode="fs",
+                  bottleneck_code=codes.binary(10, 1.0))
+    assert net.analog_macs == 0
+    info = {i.name: i for i in net.layers}
+    assert info["expand_in"].signed and info["expand_in"].n_neurons == 2 * 36 * 3
+    assert [i.stage for i in net.layers] == [0, 1, 2, 3]
+    ref = m(x).numpy()
+    got = net.run(x)["logits"]
+    assert np.max(np.abs(got - ref)) < 0.05 * np.max(np.abs(ref))   # K=10 everywhere
+    a = agreement(net, x, progress=False)
+    assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
