@@ -39,7 +39,8 @@ def savefig(fig: plt.Figure, name: str, figures_dir: str | Path | None = None,
     """
     base = Path(figures_dir) if figures_dir is not None else REPO_ROOT / "figures"
     paths = []
-    for ext, kw in (("png", {"dpi": dpi}), ("pdf", {})):
+    # no creation date in the PDF, so re-running a notebook leaves unchanged figures unchanged
+    for ext, kw in (("png", {"dpi": dpi}), ("pdf", {"metadata": {"CreationDate": None}})):
         path = base / f"{name}.{ext}"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.{ext}")

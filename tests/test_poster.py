@@ -57,7 +57,7 @@ def root(tmp_path):
                    {"name": "b", "stage": 1, "n_shown": 2, "spikes": [1, 1],
                     "spikes_per_neuron": 0.5}]}})
     write_json(rdir / "imagenet.json", {"rows": [
-        {"code": "binary", "K": K, "snn_accuracy": 0.7 + 0.01 * K, "ann_accuracy": 0.83,
+        {"code": f"binary_K{K}", "family": "binary", "K": K, "snn_accuracy": 0.7 + 0.01 * K, "ann_accuracy": 0.83,
          "accuracy_gap_pp": 13 - K, "mean_spikes_per_neuron": 0.3 * K} for K in (4, 8)]})
     write_json(rdir / "mlgenn.json", {"rows": [{"code": "binary_K8", "agreement": 0.994,
                                                 "n_images": 100}]})
