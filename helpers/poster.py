@@ -300,7 +300,7 @@ def make_poster(root: str | Path, panel_dir: str | Path, out_file: str | Path,
              ha="center", va="top", fontsize=26, color="dimgray")
     lines = headline_text(headline_numbers(root))
     for k, line in enumerate(lines):
-        fig.text(0.05, 0.935 - 0.012 * k, "• " + line, fontsize=30, va="top")
+        fig.text(0.04, 0.935 - 0.012 * k, "• " + line, fontsize=25, va="top")
     top, bottom, gap, cap = 0.925 - 0.012 * len(lines), 0.01, 0.008, 0.014
     # height (figure fraction) of each row at full width, from the panels' aspect ratios
     def row_height(row, scale):
