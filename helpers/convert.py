@@ -566,3 +566,85 @@ def _analog_macs(nodes, input_mode: str) -> int:
 
     analog = _analog_mac_layers(nodes, input_mode)
     return sum(layer_macs(n.layer) for n in nodes if n.name in analog)
+
+
+_KERAS_ACTIVATION = {"relu": "relu", "silu": "swish", "sigmoid": "sigmoid", "identity": "linear"}
+
+
+def folded_keras_model(net: FSNetwork, start: str = "image") -> tf.keras.Model:
+    """The BN-folded ANN of ``net`` as a plain Keras model, for other SNN toolchains.
+
+    Conv2D / DepthwiseConv2D / Dense carry the folded kernel and bias (BatchNormalization and
+    Dropout are gone); every FS layer is an ``Activation`` (ReLU6: ``ReLU(6)``) named after it
+    (``net.layers[i].name``); pooling, flatten, padding and adds are kept.
+    ``start="image"``: the input is the image. ``start="first_fs"``: the network is cut after
+    its analog first layer -- the input, named after the (single) FS layer the image feeds, is
+    that layer's *output* (shape of its pre-activation); used when the first layer is computed
+    off the SNN and its FS neurons are driven directly.
+    """
+    if start not in ("image", "first_fs"):
+        raise ValueError(f"start must be 'image' or 'first_fs', got {start!r}")
+    nodes = net.graph
+    upstream: set[str] = set()       # image and the analog layers before the first FS layer
+    first = None
+    if start == "first_fs":
+        image_fed = []
+        for n in nodes:
+            fed = n.kind == "input" or any(i in upstream for i in n.inputs)
+            if fed and n.act is not None and n.kind == "act":
+                image_fed.append(n.name)
+            elif fed:
+                upstream.add(n.name)
+        if len(image_fed) != 1 or any(n.act is not None for n in nodes if n.name in upstream):
+            raise UnsupportedLayerError(
+                f"start='first_fs' needs exactly one Activation layer fed by the image, found "
+                f"{image_fed}; use start='image'")
+        first = image_fed[0]
+    consumers = {n.name: [m for m in nodes if n.name in m.inputs] for n in nodes}
+    # an FS layer read only through Flatten is exported as Flatten -> Activation (the same
+    # function; mlGeNN's converter mis-shapes Conv -> Activation -> Flatten -> Dense)
+    flat_first = {n.name for n in nodes if n.kind == "act" and n.act is not None
+                  and n.name != first and len(consumers[n.name]) == 1
+                  and isinstance(consumers[n.name][0].layer, tf.keras.layers.Flatten)}
+    tensors: dict[str, tf.Tensor] = {}
+    inp = None
+    for n in nodes:
+        if n.name in upstream:
+            continue
+        if n.name == first:
+            inp = tensors[n.name] = tf.keras.Input(n.layer.output_shape[1:], name=n.name)
+            continue
+        if n.kind == "input":
+            inp = tensors[n.name] = tf.keras.Input(
+                n.layer.get_config()["batch_input_shape"][1:], name=n.name)
+            continue
+        src = [tensors[i] for i in n.inputs]
+        x = src[0]
+        if n.kind == "linear":
+            if n.act is not None:
+                raise UnsupportedLayerError(
+                    f"layer {n.name!r} has a fused activation; the export needs a separate "
+                    "Activation layer (Conv2D(..., activation=None) followed by Activation)")
+            k, b = net.folded[n.name]
+            y = _linear_clone(n, k, b)(x)
+        elif n.kind in ("bn", "drop"):
+            y = x
+        elif n.kind == "act":
+            if n.name in flat_first:
+                x = tf.keras.layers.Flatten()(x)
+            if n.act is None:
+                y = x
+            elif n.act == "relu6":
+                y = tf.keras.layers.ReLU(6.0, name=n.name)(x)
+            else:
+                y = tf.keras.layers.Activation(_KERAS_ACTIVATION[n.act], name=n.name)(x)
+        elif isinstance(n.layer, tf.keras.layers.Add):
+            y = tf.keras.layers.Add(name=n.name)(src)
+        elif n.inputs and n.inputs[0] in flat_first:    # already flattened
+            y = x
+        else:
+            y = type(n.layer).from_config(n.layer.get_config())(x)
+        tensors[n.name] = y
+    consumed = {i for m in nodes for i in m.inputs}
+    out = [n.name for n in nodes if n.name not in consumed][-1]
+    return tf.keras.Model(inp, tensors[out], name=f"{net.ann.name}_folded")

@@ -24,17 +24,19 @@ ACTIVATIONS: dict[str, str] = {"relu": "relu", "silu": "swish", "sigmoid": "sigm
 
 
 def _conv_bn(x: tf.Tensor, filters: int, kernel: int, stride: int, name: str,
-             l2: float) -> tf.Tensor:
+             l2: float, batchnorm: bool = True, zero_init: bool = False) -> tf.Tensor:
+    """Conv2D (+ BatchNormalization). Without BN the convolution has no bias either."""
     reg = tf.keras.regularizers.l2(l2) if l2 > 0 else None
+    init = "zeros" if zero_init else "he_normal"
     x = tf.keras.layers.Conv2D(filters, kernel, strides=stride, padding="same",
-                               kernel_initializer="he_normal", kernel_regularizer=reg,
-                               name=f"{name}_conv")(x)
-    return tf.keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+                               use_bias=batchnorm, kernel_initializer=init,
+                               kernel_regularizer=reg, name=f"{name}_conv")(x)
+    return tf.keras.layers.BatchNormalization(name=f"{name}_bn")(x) if batchnorm else x
 
 
 def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
                  num_classes: int = 10, l2: float = 2.5e-4,
-                 name: str | None = None) -> tf.keras.Model:
+                 name: str | None = None, batchnorm: bool = True) -> tf.keras.Model:
     """ResNet-``depth`` for 32x32 inputs (He et al. 2016, CIFAR variant, 3 stages).
 
     ``depth = 6n + 2``; stage widths ``width, 2*width, 4*width``. Shortcuts are identity
@@ -42,6 +44,11 @@ def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
     is one of :data:`ACTIVATIONS` ("relu", "silu", "sigmoid"). ``l2`` is the L2 penalty on
     kernels (2.5e-4 * sum(w^2), i.e. weight decay 5e-4 in SGD terms).
     ResNet-20 at width 16 has 0.27 M parameters and ~41 M multiply-accumulates per image.
+
+    ``batchnorm=False`` gives the variant mlGeNN's own FewSpike converter accepts: no
+    BatchNormalization and no biases anywhere (the dense read-out included). The last
+    convolution of every residual branch then starts at zero (Fixup-style, Zhang et al. 2019),
+    so that the un-normalised network trains without exploding activations.
     """
     if (depth - 2) % 6 != 0:
         raise ValueError(f"depth must be 6n+2 (20, 32, 44, ...), got {depth}")
@@ -50,7 +57,8 @@ def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
     act = ACTIVATIONS[activation]
     n = (depth - 2) // 6
     inputs = tf.keras.Input(shape=(32, 32, 3), name="image")
-    x = _conv_bn(inputs, width, 3, 1, "stem", l2)
+    bn = batchnorm
+    x = _conv_bn(inputs, width, 3, 1, "stem", l2, bn)
     x = tf.keras.layers.Activation(act, name="stem_act")(x)
     filters = width
     for stage in range(3):
@@ -58,11 +66,11 @@ def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
             stride = 2 if (stage > 0 and block == 0) else 1
             out_filters = width * (2 ** stage)
             prefix = f"s{stage + 1}b{block + 1}"
-            y = _conv_bn(x, out_filters, 3, stride, f"{prefix}_a", l2)
+            y = _conv_bn(x, out_filters, 3, stride, f"{prefix}_a", l2, bn)
             y = tf.keras.layers.Activation(act, name=f"{prefix}_a_act")(y)
-            y = _conv_bn(y, out_filters, 3, 1, f"{prefix}_b", l2)
+            y = _conv_bn(y, out_filters, 3, 1, f"{prefix}_b", l2, bn, zero_init=not bn)
             if stride != 1 or out_filters != filters:
-                shortcut = _conv_bn(x, out_filters, 1, stride, f"{prefix}_short", l2)
+                shortcut = _conv_bn(x, out_filters, 1, stride, f"{prefix}_short", l2, bn)
             else:
                 shortcut = x
             x = tf.keras.layers.Add(name=f"{prefix}_add")([y, shortcut])
@@ -70,7 +78,8 @@ def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
             filters = out_filters
     x = tf.keras.layers.GlobalAveragePooling2D(name="gap")(x)
     reg = tf.keras.regularizers.l2(l2) if l2 > 0 else None
-    outputs = tf.keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
+    outputs = tf.keras.layers.Dense(num_classes, use_bias=bn, kernel_regularizer=reg,
+                                    name="logits")(x)
     return tf.keras.Model(inputs, outputs, name=name or f"resnet{depth}_{activation}")
 
 

@@ -114,6 +114,7 @@ class TrainConfig:
     momentum: float = 0.9
     l2: float = 2.5e-4
     seed: int = 1234
+    batchnorm: bool = True       # False: no BN and no biases (mlGeNN FewSpike-compatible)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,7 +139,8 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
         return load_model(model_file), card
 
     tf.keras.utils.set_random_seed(cfg.seed)
-    model = resnet_cifar(cfg.depth, cfg.activation, cfg.width, l2=cfg.l2, name=cfg.name)
+    model = resnet_cifar(cfg.depth, cfg.activation, cfg.width, l2=cfg.l2, name=cfg.name,
+                         batchnorm=cfg.batchnorm)
     train = AugmentedSequence(data.x_train, data.y_train, mean, std, cfg.batch_size, cfg.seed)
     x_test = normalize(data.x_test, mean, std)
     steps = len(train) * cfg.epochs
@@ -155,7 +157,10 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
     card = {
         "name": cfg.name,
         "activation": cfg.activation,
-        "architecture": f"ResNet-{cfg.depth} (width {cfg.width}), BN, stride-2 convs, GAP",
+        "architecture": (f"ResNet-{cfg.depth} (width {cfg.width}), "
+                         + ("BN" if cfg.batchnorm else "no BN, no biases")
+                         + ", stride-2 convs, GAP"),
+        "batchnorm": cfg.batchnorm,
         "test_accuracy": acc,
         "n_test": int(len(data.y_test)),
         "n_train": int(len(data.y_train)),
