@@ -37,7 +37,10 @@ from .fs_neuron import FSCode, fs_tf_forward
 
 LINEAR = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.Dense)
 PASS_THROUGH = (tf.keras.layers.AveragePooling2D, tf.keras.layers.GlobalAveragePooling2D,
-                tf.keras.layers.Flatten, tf.keras.layers.Add, tf.keras.layers.ZeroPadding2D)
+                tf.keras.layers.Flatten, tf.keras.layers.Add, tf.keras.layers.ZeroPadding2D,
+                tf.keras.layers.Reshape)
+#: Elementwise preprocessing of the image inside the model (computed before the first layer).
+PREPROCESSING = (tf.keras.layers.Rescaling, tf.keras.layers.Normalization)
 ACTIVATION_NAMES = {"relu": "relu", "swish": "silu", "silu": "silu", "sigmoid": "sigmoid",
                     "relu6": "relu6", "linear": None}
 ADVICE = {
@@ -50,7 +53,8 @@ ADVICE = {
     "PReLU": "use ReLU, SiLU or sigmoid and retrain",
     "ELU": "use ReLU, SiLU or sigmoid and retrain, or fit an FS code to ELU with "
            "helpers.fitting.fit_code and extend ACTIVATION_NAMES",
-    "Multiply": "products of activations are not synaptic; remove them (e.g. squeeze-excite)",
+    "Multiply": "products of activations are not synaptic; remove them (e.g. squeeze-excite) "
+                "or pass analog_products=True to keep them as analog multiplications",
     "LayerNormalization": "only BatchNormalization directly after a Conv2D/Dense can be folded",
 }
 
@@ -106,10 +110,15 @@ def _as_functional(model: tf.keras.Model) -> tf.keras.Model:
     return model
 
 
-def model_graph(model: tf.keras.Model) -> tuple[list[_Node], list[str], list[str]]:
-    """Nodes in topological order, input names and output names; refuses unsupported layers."""
+def model_graph(model: tf.keras.Model, analog_products: bool = False
+                ) -> tuple[list[_Node], list[str], list[str]]:
+    """Nodes in topological order, input names and output names; refuses unsupported layers.
+
+    ``analog_products``: accept ``Multiply`` (squeeze-excite) as an analog product node. A
+    softmax on the output layer is dropped (it does not change the predicted class)."""
     model = _as_functional(model)
     cfg = model.get_config()
+    out_names = {t[0] for t in cfg["output_layers"]}
     nodes: list[_Node] = []
     for lc in cfg["layers"]:
         layer = model.get_layer(lc["name"])
@@ -121,7 +130,9 @@ def model_graph(model: tf.keras.Model) -> tuple[list[_Node], list[str], list[str
         if isinstance(layer, tf.keras.layers.InputLayer):
             nodes.append(_Node(layer.name, layer, ins, "input"))
         elif isinstance(layer, LINEAR):
-            act = activation_kind(layer)
+            softmax_out = (layer.name in out_names
+                           and getattr(layer, "activation", None) is tf.keras.activations.softmax)
+            act = None if softmax_out else activation_kind(layer)
             nodes.append(_Node(layer.name, layer, ins, "linear", act))
         elif isinstance(layer, tf.keras.layers.BatchNormalization):
             nodes.append(_Node(layer.name, layer, ins, "bn"))
@@ -131,6 +142,10 @@ def model_graph(model: tf.keras.Model) -> tuple[list[_Node], list[str], list[str
             nodes.append(_Node(layer.name, layer, ins, "pass"))
         elif isinstance(layer, tf.keras.layers.Dropout):
             nodes.append(_Node(layer.name, layer, ins, "drop"))
+        elif isinstance(layer, PREPROCESSING):
+            nodes.append(_Node(layer.name, layer, ins, "pre"))
+        elif analog_products and isinstance(layer, tf.keras.layers.Multiply):
+            nodes.append(_Node(layer.name, layer, ins, "mul"))
         else:
             kind = type(layer).__name__
             raise _unsupported(layer, "no FS equivalent is implemented for this layer type",
@@ -235,6 +250,7 @@ class FSNetwork:
     graph: list[_Node] = field(repr=False, default_factory=list)
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
     analog_macs: int = 0          # MACs on non-spiking inputs (see helpers.energy)
+    analog_products: int = 0      # analog multiplications per image (squeeze-excite products)
     _call: Any = field(default=None, repr=False)
 
     @property
@@ -352,6 +368,11 @@ def _build(nodes, ins, outs, folded, mode: str, fs_layers: dict[str, FSActivatio
             tensors[n.name] = y
         elif n.kind in ("bn", "drop"):
             tensors[n.name] = x
+        elif n.kind == "pre":       # the layer itself (keeps its weights); identity for the
+            # structural graph and for spike increments (the image never enters those)
+            tensors[n.name] = x if ones or mode == "linear" else n.layer(x)
+        elif n.kind == "mul":       # analog product (squeeze-excite)
+            tensors[n.name] = tf.keras.layers.Multiply()(xs)
         elif n.kind == "act":
             tensors[n.name] = x if n.act is None else _activation(
                 n, x, mode, fs_layers, pre, extra_inputs, stats)
@@ -425,7 +446,7 @@ def code_input_scale(code: FSCode) -> float:
 def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: np.ndarray, *,
             scale: str = "percentile", percentile: float = 99.9, input_mode: str = "analog",
             input_code: FSCode | None = None, bottleneck_code: FSCode | None = None,
-            batch_size: int = 250) -> FSNetwork:
+            analog_products: bool = False, batch_size: int = 250) -> FSNetwork:
     """Convert ``model`` to an FS network (see the module docstring).
 
     ``codes``: one code, or a code per activation kind ("relu", "silu", "sigmoid", "relu6").
@@ -438,12 +459,20 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     through *signed identity* FS neurons with this ReLU-type code (two neurons per value, for
     x and -x, scaled to the chosen statistic of |x|), so the network is spiking throughout;
     otherwise those layers see analog values and are counted as MACs.
+    ``analog_products``: keep ``Multiply`` layers (squeeze-excite) as analog products of their
+    inputs -- the network is then *not* purely spiking: ``FSNetwork.analog_products`` counts
+    them, they are charged as MACs, and the layers after them receive analog values (MACs).
     """
     if scale not in ("max", "percentile"):
         raise ValueError(f"scale must be 'max' or 'percentile', got {scale!r}")
     if input_mode not in ("analog", "fs"):
         raise ValueError(f"input_mode must be 'analog' or 'fs', got {input_mode!r}")
-    nodes, ins, outs = model_graph(model)
+    nodes, ins, outs = model_graph(model, analog_products)
+    pre_layers = [n.name for n in nodes if n.kind == "pre"]
+    if pre_layers and input_mode == "fs":
+        raise UnsupportedLayerError(
+            f"preprocessing layers {pre_layers} inside the model cannot follow FS-encoded input; "
+            "use input_mode='analog' or apply the preprocessing to the images beforehand")
     if isinstance(codes, FSCode):
         codes = {codes.activation: codes}
     if bottleneck_code is not None:
@@ -499,8 +528,9 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
         infos.append(FSLayerInfo(n.name, n.act, c, a, (2 if signed else 1) * int(np.prod(shape)),
                                  stage[n.name], signed))
     fs_model, _ = _build(nodes, ins, outs, folded, "fs", fs_layers, input_fs)
+    products = sum(int(np.prod(n.layer.output_shape[1:])) for n in nodes if n.kind == "mul")
     return FSNetwork(fs_model, ann, infos, input_mode, nodes, folded,
-                     _analog_macs(nodes, input_mode))
+                     _analog_macs(nodes, input_mode) + products, products)
 
 
 def _fanouts(nodes, ins, outs, folded) -> dict[str, np.ndarray]:
@@ -541,6 +571,8 @@ def _analog_mac_layers(nodes, input_mode: str) -> set[str]:
             spiking[n.name] = n.act is not None        # a fused activation makes it spike
         elif n.kind == "act":
             spiking[n.name] = n.act is not None or src
+        elif n.kind == "mul":
+            spiking[n.name] = False
         else:
             spiking[n.name] = src
     return analog
@@ -629,6 +661,12 @@ def folded_keras_model(net: FSNetwork, start: str = "image") -> tf.keras.Model:
             y = _linear_clone(n, k, b)(x)
         elif n.kind in ("bn", "drop"):
             y = x
+        elif n.kind == "pre":
+            y = n.layer(x)
+        elif n.kind == "mul":
+            raise UnsupportedLayerError(
+                f"layer {n.name!r} is an analog product; a purely synaptic toolchain (GeNN) "
+                "cannot run it. Convert without analog_products")
         elif n.kind == "act":
             if n.name in flat_first:
                 x = tf.keras.layers.Flatten()(x)

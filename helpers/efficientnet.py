@@ -149,3 +149,21 @@ def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.
     model.save_weights(tmp)
     tmp.replace(cache)
     return model
+
+
+def keras_b0_spiking(weights: str | Path | None, codes: dict, x_calib: np.ndarray,
+                     input_shape: tuple[int, int, int] = (224, 224, 3), **convert_kwargs):
+    """Optional path: Keras ``EfficientNetB0`` (SiLU everywhere, sigmoid gates in the
+    squeeze-excite blocks) as an FS network whose **squeeze-excite products stay analog**
+    (``FSNetwork.analog_products`` counts them; it is therefore not purely spiking, unlike
+    EfficientNet-Lite0). ``weights``: a Keras weights file the user downloaded (``None``:
+    random weights, for structural checks). ``codes``: ``{"silu": ..., "sigmoid": ...}``
+    (e.g. the fitted codes of notebook 02). ``x_calib``: images on Keras' 0-255 RGB scale (the
+    model rescales and normalises internally). Returns ``(keras_model, fs_network)``.
+    """
+    from .convert import convert
+
+    model = tf.keras.applications.EfficientNetB0(weights=None, input_shape=input_shape)
+    if weights is not None:
+        model.load_weights(str(weights))
+    return model, convert(model, codes, x_calib, analog_products=True, **convert_kwargs)

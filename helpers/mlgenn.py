@@ -583,3 +583,16 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
     if readout != "exact":   # the running sum lacks the bias (added when the next window opens)
         r["logits"] = r["logits"] + out_bias.astype(np.float32)
     return _result(r, K, backend, batch_size, path="FS neurons, our codes", readout=readout)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of pygenn, ml_genn and ml_genn_tf (for results files)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("pygenn", "ml_genn", "ml_genn_tf"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

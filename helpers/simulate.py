@@ -47,6 +47,10 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
     ``net.layers`` order), ``latency_timesteps`` and, if ``raster_image`` is an index into
     ``x``, ``raster``: for each layer a bool array ``(K, n_neurons)`` of that image's spikes.
     """
+    if any(n.kind == "mul" for n in net.graph):
+        raise NotImplementedError(
+            "event-level simulation needs a purely synaptic network; this one keeps analog "
+            "products (squeeze-excite). Convert without analog_products to simulate it")
     affine, linear_model = _split_models(net)
     @tf.function(reduce_retracing=True)
     def linear(inputs):

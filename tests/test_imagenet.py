@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers.data import DatasetNotFoundError
 from helpers.pth_reader import load_state_dict
@@ -161,3 +162,38 @@ def test_sample_labels_match_keras_class_index_and_folder_layout(tmp_path):
     expected = sorted((tmp_path / w / p.name, idx[w]) for p, w in list(zip(paths, wnids))[:30])
     assert [str(p) for p in p2] == [str(p) for p, _ in expected]
     assert l2.tolist() == [c for _, c in expected]
+
+
+def test_keras_efficientnet_b0_converts_with_analog_squeeze_excite():
+    """Issue 6, optional path, checked structurally with random weights (weights=None)."""
+    from collections import Counter
+
+    from helpers.convert import UnsupportedLayerError, convert
+    from helpers.efficientnet import keras_b0_spiking
+    from helpers.fs_neuron import FSCode
+    from helpers.paths import REPO_ROOT
+    from helpers.simulate import simulate
+
+    codes = {a: FSCode.load(REPO_ROOT / "data" / "codes" / f"fitted_{a}_K8.json")
+             for a in ("silu", "sigmoid")}
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    model, net = keras_b0_spiking(None, codes, x, input_shape=(32, 32, 3))
+    with pytest.raises(UnsupportedLayerError, match="Multiply.*analog_products=True"):
+        convert(model, codes, x)
+    # independent count from the Keras model: one FS layer per swish / sigmoid
+    acts = Counter()
+    for layer in model.layers:
+        fn = getattr(layer, "activation", None)
+        if fn is not None and fn.__name__ in ("swish", "sigmoid"):
+            acts["silu" if fn.__name__ == "swish" else "sigmoid"] += 1
+    assert Counter(info.activation for info in net.layers) == acts
+    assert acts == {"silu": 49, "sigmoid": 16}
+    products = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Multiply)]
+    assert len(products) == 16
+    assert net.analog_products == sum(int(np.prod(p.output_shape[1:])) for p in products)
+    # the BN-folded ANN (preprocessing layers and products kept) is the Keras model
+    np.testing.assert_allclose(tf.nn.softmax(net.ann(x)).numpy(), model(x).numpy(),
+                               rtol=1e-4, atol=1e-6)
+    assert np.all(np.isfinite(net.run(x)["logits"]))
+    with pytest.raises(NotImplementedError, match="analog products"):
+        simulate(net, x, progress=False)

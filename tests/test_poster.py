@@ -59,8 +59,11 @@ def root(tmp_path):
     write_json(rdir / "imagenet.json", {"rows": [
         {"code": f"binary_K{K}", "family": "binary", "K": K, "snn_accuracy": 0.7 + 0.01 * K, "ann_accuracy": 0.83,
          "accuracy_gap_pp": 13 - K, "mean_spikes_per_neuron": 0.3 * K} for K in (4, 8)]})
-    write_json(rdir / "mlgenn.json", {"rows": [{"code": "binary_K8", "agreement": 0.994,
-                                                "n_images": 100}]})
+    write_json(rdir / "mlgenn.json", {"n_test": 100, "rows": [
+        {"model": "m", "backend": "GeNN single_threaded_cpu: our FS neuron", "code": "binary_K8",
+         "K": 8, "accuracy": 0.9, "agreement_with_reference": 0.994,
+         "reference": "event-level simulator", "mean_spikes_per_neuron": 1.6,
+         "ms_per_image": 1200.0, "n_test": 100}]})
     return tmp_path
 
 

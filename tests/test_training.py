@@ -99,3 +99,36 @@ def test_train_then_reuse(tmp_path):
                       [120.0] * 3, [60.0] * 3, tmp_path, reuse=True)
     with pytest.raises(FileNotFoundError, match="01_ann_training"):
         load_model(model_paths(tmp_path, "absent")[0])
+
+
+def test_no_bn_variant_has_no_bn_no_biases_and_zero_residual_branches():
+    m = resnet_cifar(20, "relu", 16, batchnorm=False)
+    kinds = {type(layer).__name__ for layer in m.layers}
+    assert "BatchNormalization" not in kinds
+    assert all(not layer.use_bias for layer in m.layers if hasattr(layer, "use_bias"))
+    # Fixup-style start: the second convolution of every residual branch is zero
+    for layer in m.layers:
+        if layer.name.endswith("_b_conv"):
+            assert not np.any(layer.get_weights()[0])
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    assert np.all(np.isfinite(m(x).numpy()))
+
+
+def test_committed_models_reproduce_their_cards(cifar10):
+    """The check notebook 01 runs with verify=True: every committed model, re-loaded and
+    evaluated on the full test set, gives its card's accuracy (at most one image apart)."""
+    from helpers.data import normalize
+    from helpers.models import load_card
+    from helpers.paths import REPO_ROOT
+    from helpers.training import evaluate_accuracy
+
+    models_dir = REPO_ROOT / "data" / "models"
+    names = sorted(p.stem for p in models_dir.glob("*.keras"))
+    assert {"resnet20_relu", "resnet20_silu", "resnet20_sigmoid", "resnet20_relu_nobn"} <= set(names)
+    for name in names:
+        card = load_card(models_dir, name)
+        pp = card["preprocessing"]
+        acc = evaluate_accuracy(load_model(model_paths(models_dir, name)[0]),
+                                normalize(cifar10.x_test, pp["mean"], pp["std"]), cifar10.y_test)
+        assert card["n_test"] == len(cifar10.y_test)
+        assert abs(acc - card["test_accuracy"]) <= 1 / len(cifar10.y_test) + 1e-12, name
