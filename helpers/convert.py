@@ -20,8 +20,11 @@ synaptic operations per layer. :mod:`helpers.simulate` runs the same network eve
 
 Supported layers: InputLayer, Conv2D, DepthwiseConv2D, Dense, BatchNormalization (folded),
 Activation / ReLU (relu, swish/silu, sigmoid, relu6, linear), AveragePooling2D,
-GlobalAveragePooling2D, Flatten, Add, ZeroPadding2D, Dropout (ignored). Anything else raises
-:class:`UnsupportedLayerError` naming the layer, its type and what to do instead.
+GlobalAveragePooling2D, Flatten, Reshape, Add, ZeroPadding2D, Dropout (ignored), Rescaling /
+Normalization on the image (analog first layer only), a softmax on the output layer (dropped)
+and, with ``analog_products=True``, Multiply (squeeze-excite, kept analog: the network is then
+not purely spiking). Anything else raises :class:`UnsupportedLayerError` naming the layer, its
+type and what to do instead.
 """
 
 from __future__ import annotations

@@ -327,3 +327,32 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
             write_json(cache, {"job": job, "rows": job_rows})
         rows += job_rows
     return rows
+
+
+def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCode], *,
+                   n_calib: int, batch_size: int = 16):
+    """Notebook 06's optional path: Keras EfficientNetB0 (SiLU, sigmoid squeeze-excite gates)
+    with FS codes for both, **squeeze-excite products analog** (not purely spiking).
+    ``x``: images in the Lite0 preprocessing ``(x - 127) / 128``, mapped back to Keras' 0-255
+    scale; the first ``n_calib`` calibrate, the rest are evaluated. ``weights``: a Keras weights
+    file, or None (random weights: a structural check only). Returns ``(rows, keras_model,
+    fs_network)``."""
+    from .efficientnet import keras_b0_spiking
+
+    x255 = x * 128.0 + 127.0
+    model, net = keras_b0_spiking(weights, codes, x255[:n_calib], input_shape=x.shape[1:])
+    x_ev, y_ev = x255[n_calib:], np.asarray(y[n_calib:])
+    probs = model.predict(x_ev, batch_size=batch_size, verbose=0)
+    r = net.evaluate(x_ev, y_ev, batch_size)
+    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs, "fp32")
+    top5 = (np.argsort(-probs, 1)[:, :5] == y_ev[:, None]).any(1)
+    ann_top1 = float(np.mean(probs.argmax(1) == y_ev))
+    row = {"model": "efficientnet_b0_keras", "weights": str(weights) if weights else "random",
+           "code": "+".join(c.name for c in codes.values()),
+           "K": max(c.K for c in codes.values()), "n_images": int(len(y_ev)),
+           "squeeze_excite": "analog products", "analog_products_per_image": net.analog_products,
+           "ann_top1": ann_top1, "ann_top5": float(np.mean(top5)), "snn_top1": r["accuracy"],
+           "snn_top5": r["top5"], "accuracy_gap_pp": 100 * (ann_top1 - r["accuracy"]),
+           "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
+           "latency_timesteps": r["latency_timesteps"], "energy_ratio": ratio}
+    return [row], model, net

@@ -169,15 +169,19 @@ def test_keras_efficientnet_b0_converts_with_analog_squeeze_excite():
     from collections import Counter
 
     from helpers.convert import UnsupportedLayerError, convert
-    from helpers.efficientnet import keras_b0_spiking
+    from helpers.evaluation import keras_b0_study
     from helpers.fs_neuron import FSCode
     from helpers.paths import REPO_ROOT
     from helpers.simulate import simulate
 
     codes = {a: FSCode.load(REPO_ROOT / "data" / "codes" / f"fitted_{a}_K8.json")
              for a in ("silu", "sigmoid")}
-    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    model, net = keras_b0_spiking(None, codes, x, input_shape=(32, 32, 3))
+    rng = np.random.default_rng(0)
+    x_lite = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)      # (x - 127) / 128
+    rows, model, net = keras_b0_study(None, x_lite, rng.integers(0, 1000, 4), codes, n_calib=2)
+    assert rows[0]["squeeze_excite"] == "analog products" and rows[0]["n_images"] == 2
+    assert rows[0]["weights"] == "random" and 0 < rows[0]["mean_spikes_per_neuron"]
+    x = x_lite[:2] * 128 + 127
     with pytest.raises(UnsupportedLayerError, match="Multiply.*analog_products=True"):
         convert(model, codes, x)
     # independent count from the Keras model: one FS layer per swish / sigmoid
