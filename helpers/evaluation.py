@@ -241,7 +241,9 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
 
     Each job is ``{"model": name, "code": c}``. ``c == "mlgenn"`` (a model without BN and
     biases): mlGeNN's own FewSpike path (binary K_binary, mlGeNN's α; compared with the Keras
-    ANN) and the same network with our GeNN FS neuron (compared with mlGeNN). Otherwise ``c`` is
+    ANN), the same network with our GeNN FS neuron (compared with mlGeNN), and with our
+    neuron plus the exact read-out and signed-input normalisation (compared with the ANN).
+    Otherwise ``c`` is
     ``"binary_K<k>"`` or a code file in ``codes_dir``: the model converted with it
     (:func:`helpers.convert.convert`, analog first layer) runs in GeNN with our FS neurons
     (compared with the event-level simulator), in the event-level simulator (compared with the
@@ -282,16 +284,21 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
             ref = mlgenn.run_fewspike(model, x_cal, x, K_binary, name=f"{name}_fewspike", **kw)
             ours = mlgenn.run_fewspike_with_fs_neurons(model, x_cal, x, K_binary,
                                                        name=f"{name}_fsbinary", **kw)
+            fixed = mlgenn.run_fewspike_with_fs_neurons(model, x_cal, x, K_binary,
+                                                        readout="exact", signed_norm="exact",
+                                                        name=f"{name}_fsbinary_exact", **kw)
             code = f"binary_K{K_binary} (mlGeNN α)"
             for r, label, refname, agree in (
                     (ref, "mlGeNN FewSpike", "Keras ANN", np.mean(ref.predictions == ann_pred)),
                     (ours, "our FS neuron", "mlGeNN FewSpike",
-                     np.mean(ours.predictions == ref.predictions))):
+                     np.mean(ours.predictions == ref.predictions)),
+                    (fixed, "our FS neuron, exact read-out + signed-input normalisation",
+                     "Keras ANN", np.mean(fixed.predictions == ann_pred))):
                 job_rows.append(_genn_row(
                     name, f"GeNN {r.backend}: {label}", code, K_binary,
                     np.mean(r.predictions == y), agree, refname, r.mean_spikes_per_neuron,
                     r.latency_timesteps, r.build_seconds, r.ms_per_image, n, ann_acc,
-                    max_abs_logit_diff=float(np.abs(r.logits - ref.logits).max())))
+                    max_abs_logit_diff_vs_mlgenn=float(np.abs(r.logits - ref.logits).max())))
         else:
             if cname.startswith("binary_K"):
                 code = code_families.binary(int(cname[len("binary_K"):]), 1.0)
@@ -314,7 +321,8 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
                           np.mean(g.predictions == y), np.mean(g.predictions == p_sim),
                           "event-level simulator", g.mean_spikes_per_neuron,
                           g.latency_timesteps, g.build_seconds, g.ms_per_image, n, ann_acc,
-                          max_abs_logit_diff=float(np.abs(g.logits - s["logits"]).max())),
+                          max_abs_logit_diff_vs_simulator=float(
+                              np.abs(g.logits - s["logits"]).max())),
                 _genn_row(name, "event-level simulator (NumPy/TF)", cname, code.K,
                           np.mean(p_sim == y), np.mean(p_sim == p_eq), "FS-equivalent model",
                           s["spikes"].sum(1).mean() / n_neurons, s["latency_timesteps"], None,
