@@ -250,7 +250,7 @@ def draw_panels(root: str | Path, out_dir: str | Path, only: list[str] | None = 
 def headline_numbers(root: str | Path) -> dict[str, Any]:
     """The numbers the poster quotes, read from the results files (missing ones are None)."""
     src = Sources(Path(root))
-    out: dict[str, Any] = {"cifar": None, "energy_ratio": None, "imagenet": None}
+    out: dict[str, Any] = {"cifar": None, "energy_ratio": None, "imagenet": None, "genn": None}
     try:
         rows = _fs_rows(src)
         fs = rows[(rows.method == "fs") & (rows.input_mode == "analog")]
@@ -277,6 +277,18 @@ def headline_numbers(root: str | Path) -> dict[str, Any]:
                                                 "accuracy_gap_pp", "mean_spikes_per_neuron")}
     except (MissingResults, KeyError):
         pass
+    try:
+        rows = pd.DataFrame(src.result("mlgenn")["rows"])
+        ours = rows[rows.backend.str.contains("our FS neuron")
+                    & (rows.reference == "event-level simulator")]
+        same = rows[rows.reference == "mlGeNN FewSpike"]
+        out["genn"] = {"n_test": int(rows.n_test.max()),
+                       "agree_mlgenn": float(same.agreement_with_reference.min())
+                       if len(same) else None,
+                       "agree_simulator": float(ours.agreement_with_reference.min())
+                       if len(ours) else None, "n_codes": int(len(ours))}
+    except (MissingResults, KeyError, AttributeError):
+        out["genn"] = None
     return out
 
 
@@ -298,6 +310,14 @@ def headline_text(h: dict[str, Any]) -> list[str]:
                      f"{100 * i['snn_accuracy']:.1f} % top-1 with code {i['code']} (K = {i['K']}), "
                      f"{i['accuracy_gap_pp']:.2f} pp below the ANN, "
                      f"{i['mean_spikes_per_neuron']:.2f} spikes per neuron")
+    g = h.get("genn")
+    if g and g["agree_simulator"] is not None:
+        mlg = (f"our FS neuron reproduces mlGeNN's FewSpike on {100 * g['agree_mlgenn']:.0f} % of "
+               "images; " if g["agree_mlgenn"] is not None else "")
+        a = g["agree_simulator"]
+        share = "100 %" if a == 1.0 else f"≥ {100 * a:.1f} %"
+        lines.append(f"On GeNN ({g['n_test']} CIFAR-10 images): {mlg}our codes in GeNN agree with "
+                     f"the event-level simulator on {share} of images ({g['n_codes']} codes)")
     return lines or ["(no results files yet: run notebooks 01-06)"]
 
 

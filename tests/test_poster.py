@@ -81,6 +81,7 @@ def test_every_panel_draws_both_formats(root, tmp_path):
 def test_headline_numbers_follow_the_results_file(root):
     text = poster.headline_text(poster.headline_numbers(root))
     assert any("90.50 %" in t and "relu_fib_K6" in t and "0.80 spikes" in t for t in text)
+    assert any("On GeNN (100 CIFAR-10 images)" in t and "≥ 99.4 %" in t for t in text)
     assert any("SNN / ANN = 0.250" in t for t in text)
     path = root / "data" / "results" / "cifar10.json"
     data = json.loads(path.read_text())
