@@ -60,6 +60,8 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
     for card in cards:
         h = card["history"]
         c = ACTIVATION_COLORS.get(card["activation"])
+        if card.get("batchnorm") is False:       # the BN-free variant: same activation, grey
+            c = "dimgray"
         ep = range(1, len(h["loss"]) + 1)
         ax_loss.plot(ep, h["loss"], color=c, label=f"{card['name']} train")
         if "val_loss" in h:
