@@ -120,6 +120,19 @@ def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
         ax.legend(fontsize="x-small")
 
 
+def mlgenn_anchors(src: Sources) -> list[dict]:
+    """mlGeNN's own FewSpike path as measured here (``mlgenn.json``), as anchor points; none
+    when that file does not exist. A different network (no BN, no biases) -- labelled so."""
+    try:
+        rows = pd.DataFrame(src.result("mlgenn")["rows"])
+    except MissingResults:
+        return []
+    own = rows[rows.backend.str.endswith("mlGeNN FewSpike")]
+    return [{"x": float(r.mean_spikes_per_neuron), "y": 100 * float(r.accuracy),
+             "label": f"mlGeNN FewSpike on GeNN, K={r.K} ({r.model}, {r.n_test} images; measured "
+                      "here)"} for r in own.itertuples()]
+
+
 def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
     """Accuracy vs spikes per neuron: FS codes against rate coding, anchors marked."""
     rows = _fs_rows(src)
@@ -129,7 +142,8 @@ def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
     ax = fig.subplots()
     plot_accuracy_vs_spikes(fs.assign(label=fs.family.map(lambda f: f"FS: {FAMILY_LABELS.get(f, f)}")),
                             rate.assign(label=rate.code), ax,
-                            ann_accuracy=fs.ann_accuracy.iloc[0], anchors=ANCHORS)
+                            ann_accuracy=fs.ann_accuracy.iloc[0],
+                            anchors=ANCHORS + mlgenn_anchors(src))
     ax.set_title(f"{name}: FS codes vs rate coding")
 
 

@@ -78,6 +78,21 @@ def test_every_panel_draws_both_formats(root, tmp_path):
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
+def test_mlgenn_anchor_is_read_from_the_results_file(root):
+    from helpers.results import read_json, write_json
+
+    path = root / "data" / "results" / "mlgenn.json"
+    assert poster.mlgenn_anchors(poster.Sources(root)) == []      # no mlGeNN FewSpike row yet
+    d = read_json(path)
+    d["rows"].append({**d["rows"][0], "backend": "GeNN cuda: mlGeNN FewSpike", "accuracy": 0.815,
+                      "mean_spikes_per_neuron": 0.78, "model": "nobn"})
+    write_json(path, d)
+    (a,) = poster.mlgenn_anchors(poster.Sources(root))
+    assert (a["x"], a["y"]) == (0.78, 81.5) and "nobn" in a["label"]
+    path.unlink()
+    assert poster.mlgenn_anchors(poster.Sources(root)) == []
+
+
 def test_headline_numbers_follow_the_results_file(root):
     text = poster.headline_text(poster.headline_numbers(root))
     assert any("90.50 %" in t and "relu_fib_K6" in t and "0.80 spikes" in t for t in text)
