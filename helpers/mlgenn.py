@@ -123,7 +123,6 @@ def _ml() -> SimpleNamespace:
     if reason is not None:
         raise MLGeNNUnavailable(reason)
     from ml_genn.compilers import FewSpikeCompiler
-    from ml_genn.connectivity import OneToOne
     from ml_genn.neurons import FewSpikeRelu, FewSpikeReluInput
     from ml_genn.utils.model import NeuronModel
     from ml_genn_tf.converters import FewSpike
@@ -304,8 +303,6 @@ def _ml() -> SimpleNamespace:
                         f"and {c.source().name!r}, whose codes' output weights d(t) are not "
                         "proportional; GeNN FS neurons need one d(t) shape per target layer")
                 if r != 1.0:
-                    if isinstance(c.connectivity, OneToOne) and not hasattr(c.connectivity, "weight"):
-                        raise ValueError("cannot rescale a OneToOne connection without weight")
                     c.connectivity.weight = np.asarray(c.connectivity.weight) * np.float32(r)
             pop.neuron.d_in = np.roll(ds[0], 1).astype(np.float32)
 
