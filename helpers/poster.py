@@ -223,13 +223,13 @@ def panel_mlgenn(src: Sources, fig: plt.Figure) -> None:
 PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "fs_neuron": (panel_fs_neuron, (14, 5), "One FS neuron, K steps: the membrane voltage is compared with a threshold each step; a spike subtracts h(t) and adds d(t) to the output."),
     "approximations": (panel_approximations, (20, 5.5), "FS approximations of ReLU, SiLU and sigmoid (ours vs Stöckl & Maass) and error vs K."),
-    "code_design": (panel_code_design, (10, 7), "Code families on the real pre-activations of the ReLU network: error vs spikes (Pareto fronts); star = binary code reference."),
+    "code_design": (panel_code_design, (12, 6), "Code families on the real pre-activations of the ReLU network: error vs spikes (Pareto fronts); star = binary code reference."),
     "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 test accuracy of the FS networks vs timesteps K, per code family; dotted: the ANN."),
-    "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (10, 7), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
+    "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (12, 6), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
     "energy": (panel_energy, (14, 5), "Estimated energy per image and layer (Horowitz 45 nm): MACs for the ANN, accumulates per spike for the SNN."),
     "imagenet": (panel_imagenet, (14, 5), "ImageNet sample: EfficientNet-Lite0 as a spiking network (FS neurons for every ReLU6, signed identity FS neurons on the linear bottlenecks)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
-    "mlgenn": (panel_mlgenn, (24, 6), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
+    "mlgenn": (panel_mlgenn, (24, 4.5), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
 }
 
 
