@@ -47,11 +47,15 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
     return row, net
 
 
+def predictions(model, x: np.ndarray, batch_size: int = 250) -> np.ndarray:
+    """Predicted classes ``(N,)`` of a Keras model, in batches (graph-free, no retracing)."""
+    return np.concatenate([model(x[i:i + batch_size], training=False).numpy().argmax(1)
+                           for i in range(0, len(x), batch_size)])
+
+
 def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 250) -> float:
-    """Top-1 accuracy of a Keras model on ``(x, y)``, in batches (graph-free, no retracing)."""
-    logits = np.concatenate([model(x[i:i + batch_size], training=False).numpy()
-                             for i in range(0, len(x), batch_size)])
-    return float(np.mean(np.argmax(logits, 1) == np.asarray(y)))
+    """Top-1 accuracy of a Keras model on ``(x, y)``."""
+    return float(np.mean(predictions(model, x, batch_size) == np.asarray(y)))
 
 
 def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
@@ -128,9 +132,7 @@ def rate_rows(nets: dict, relu_model: str | None, models_dir, data, T_list, conf
     x_cal = normalize(data.x_train, pp["mean"], pp["std"])
     x = normalize(data.x_test[:n_rate], pp["mean"], pp["std"])
     y = data.y_test[:n_rate]
-    logits = np.concatenate([net.ann(x[i:i + 250], training=False).numpy()
-                             for i in range(0, len(x), 250)])
-    ann_acc = float(np.mean(np.argmax(logits, 1) == y))
+    ann_acc = accuracy(net.ann, x, y)
     rows = []
     for norm, inp in configs:
         for r in rate_simulate(net, x, y, T_list, x_cal, norm=norm, input_mode=inp, seed=seed):
@@ -275,8 +277,7 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
         pp = load_card(models_dir, name)["preprocessing"]
         x_cal = normalize(data.x_train, pp["mean"], pp["std"])
         x = normalize(data.x_test, pp["mean"], pp["std"])
-        ann_pred = np.concatenate([model(x[i:i + 250], training=False).numpy().argmax(1)
-                                   for i in range(0, n, 250)])
+        ann_pred = predictions(model, x)
         ann_acc = float(np.mean(ann_pred == y))
         job_rows = []
         if cname == "mlgenn":

@@ -507,13 +507,11 @@ def run_fewspike_with_fs_neurons(model, x_calib: np.ndarray, x: np.ndarray, K: i
     codes, inp = {}, None
     for layer, pop in pops.items():
         n = pop.neuron
-        if isinstance(n, ml.FewSpikeReluInput):
-            inp = ml.FewSpikeReluInput(n.k, n.alpha, n.signed_input)
-            inp_counting = ml.CountingFewSpikeReluInput(n.k, n.alpha, n.signed_input)
+        if isinstance(n, ml.FewSpikeReluInput):      # mlGeNN's encoder (with a counter)
+            inp = ml.CountingFewSpikeReluInput(n.k, n.alpha, n.signed_input)
         elif n.readout is None:
             codes[layer.name] = binary(K, float(n.alpha), name=f"mlgenn_binary@{layer.name}")
-    conv = ml.CodeConverter(codes, {}, 0.0, inp_counting if inp else None,
-                            "V" if readout == "exact" else "Fx")
+    conv = ml.CodeConverter(codes, {}, 0.0, inp, "V" if readout == "exact" else "Fx")
     net, inputs, outputs, _ = conv.convert(model)
     compiled, build, backend = _compile(net, inputs, outputs, K, name, backend, batch_size,
                                         code_dir)
@@ -522,28 +520,27 @@ def run_fewspike_with_fs_neurons(model, x_calib: np.ndarray, x: np.ndarray, K: i
     return _result(r, K, backend, batch_size, path="FS neurons, mlGeNN alphas", readout=readout)
 
 
-def first_layer_input(net: FSNetwork, x: np.ndarray, batch_size: int = 250) -> np.ndarray:
-    """Pre-activation of the analog first FS layer for normalised images ``x`` (host side)."""
+def first_layer_input(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
+                      affine=None) -> np.ndarray:
+    """Pre-activation of the analog first FS layer for normalised images ``x`` (host side).
+    ``affine``: :func:`helpers.simulate.affine_model` of ``net``, if already built."""
     import tensorflow as tf
 
-    from .simulate import _split_models
+    from .simulate import affine_model
 
-    affine, linear = _split_models(net)
-    zeros = [np.zeros((1,) + tuple(t.shape[1:]), np.float32) for t in linear.inputs[1:]]
+    affine = affine or affine_model(net)
+    spikes = [np.zeros((1,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs[1:]]
     out = []
     for i in range(0, len(x), batch_size):
         xb = tf.convert_to_tensor(x[i:i + batch_size])
-        z = [np.repeat(a, len(xb), 0) for a in zeros]
+        z = [np.repeat(a, len(xb), 0) for a in spikes]
         out.append(affine([xb] + z, training=False)[0].numpy())
     return np.concatenate(out)
 
 
-def _biases(net: FSNetwork) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _biases(net: FSNetwork, affine) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Constant input current of every FS layer (and of the read-out): the pre-activations
     when the image and all spikes are zero."""
-    from .simulate import _split_models
-
-    affine, linear = _split_models(net)
     zeros = [np.zeros((1,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs]
     outs = [o.numpy()[0] for o in affine(zeros, training=False)]
     names = [info.name for info in net.layers]
@@ -568,13 +565,16 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
     codes = {info.name: info.code for info in net.layers}
-    biases, out_bias = _biases(net)
+    from .simulate import affine_model
+
+    affine = affine_model(net)
+    biases, out_bias = _biases(net, affine)
     conv = ml.CodeConverter(codes, biases, out_bias, ml.FSInput(codes[first]),
                             "V" if readout == "exact" else "Fx")
     network, inputs, outputs, _ = conv.convert(keras_cut)
     compiled, build, backend = _compile(network, inputs, outputs, K, name, backend, batch_size,
                                         code_dir)
-    x0 = first_layer_input(net, x)
+    x0 = first_layer_input(net, x, affine=affine)
     r = _drive(compiled, inputs[0], outputs[0], x0, K, batch_size, readout == "exact",
                progress, build)
     if readout != "exact":   # the running sum lacks the bias (added when the next window opens)

@@ -25,13 +25,19 @@ from tqdm.auto import tqdm
 from .convert import FSNetwork, _build
 
 
+def _cut_model(net: FSNetwork, mode: str):
+    ins = [n.name for n in net.graph if n.kind == "input"]
+    return _build(net.graph, ins, [_output_name(net)], net.folded, mode)[0]
+
+
+def affine_model(net: FSNetwork):
+    """The network cut at its FS layers: ``[image, FS outputs...] -> [pre-activations of every
+    FS layer..., logits]`` with biases -- the constant currents when spikes are zero."""
+    return _cut_model(net, "split")
+
+
 def _split_models(net: FSNetwork):
-    nodes = net.graph
-    ins = [n.name for n in nodes if n.kind == "input"]
-    outs = [_output_name(net)]
-    affine, _ = _build(nodes, ins, outs, net.folded, "split")
-    linear, _ = _build(nodes, ins, outs, net.folded, "linear")
-    return affine, linear
+    return affine_model(net), _cut_model(net, "linear")
 
 
 def _output_name(net: FSNetwork) -> str:
