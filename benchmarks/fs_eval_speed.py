@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
-from helpers import codes
-from helpers.convert import convert
+from helpers.fs import codes
+from helpers.snn.convert import convert
 from helpers.data import load_cifar10, normalize
-from helpers.models import load_card, load_model, model_paths
+from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.paths import project_dirs
 from helpers.seeding import set_seed
-from helpers.simulate import simulate
+from helpers.snn.simulate import simulate
 
 
 def timed(fn, reps: int = 3) -> float:

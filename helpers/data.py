@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
 ENV_VAR = "CIFAR10_DIR"
 FOLDER_NAME = "cifar-10-batches-py"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DatasetNotFoundError, verify_sha256sums
+from helpers.data import DatasetNotFoundError, verify_sha256sums
 
 ENV_VAR = "IMAGENET_DIR"
 IMAGE_SIZE = 224

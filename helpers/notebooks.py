@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 import yaml
 
-from .paths import BUILD_DIR, REPO_ROOT
+from helpers.paths import BUILD_DIR, REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PROFILE_DIR = REPO_ROOT / "ci"

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from helpers import code_design, codes
-from helpers.preactivations import activation_layers, collect_preactivations
+from helpers.fs import codes, measure
+from helpers.fs import design as code_design
+from helpers.ann.preactivations import activation_layers, collect_preactivations
 
 
 def test_pareto_front_matches_brute_force():
@@ -40,7 +41,7 @@ def test_layer_scale_and_network_weighting():
     per = rows.set_index("layer")
     expected = 0.25 * per.loc["a", "mse"] + 0.75 * per.loc["b", "mse"]
     assert per.loc["network", "mse"] == pytest.approx(expected)
-    assert per.loc["a", "mse"] == pytest.approx(codes.evaluate(c, layers["a"] / scales["a"])["mse"])
+    assert per.loc["a", "mse"] == pytest.approx(measure.evaluate(c, layers["a"] / scales["a"])["mse"])
 
 
 def test_collect_preactivations_equals_manual_forward_pass():

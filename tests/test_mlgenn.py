@@ -1,4 +1,4 @@
-"""The mlGeNN/GeNN backend (helpers.mlgenn).
+"""The mlGeNN/GeNN backend (helpers.snn.mlgenn).
 
 The GeNN tests are skipped with a one-line reason where pygenn / ml_genn / ml_genn_tf are not
 installed (they are not on PyPI). Each compiles small networks with GeNN's CPU backend into a
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import mlgenn
-from helpers.codes import binary
-from helpers.convert import UnsupportedLayerError, convert
+from helpers.snn import mlgenn
+from helpers.fs.codes import binary
+from helpers.snn.convert import UnsupportedLayerError, convert
 
 HAVE_GENN = all(importlib.util.find_spec(m) for m in ("pygenn", "ml_genn", "ml_genn_tf"))
 
@@ -99,9 +99,9 @@ def test_fs_neuron_reproduces_mlgenn_fewspike_exactly(tmp_path):
                                             ("sigmoid", "fitted_sigmoid_K6")])
 def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
     _genn()
-    from helpers.fs_neuron import FSCode
+    from helpers.fs.neuron import FSCode
     from helpers.paths import REPO_ROOT
-    from helpers.simulate import simulate
+    from helpers.snn.simulate import simulate
 
     code = binary(6, 1.0) if code_name == "binary" else FSCode.load(
         REPO_ROOT / "data" / "codes" / f"{code_name}.json")
@@ -210,7 +210,7 @@ def _conv_flatten_dense(bias: bool):
 
 def test_d_conv_flatten_dense_fails_in_mlgenn_and_works_here(tmp_path):
     _genn()
-    from helpers.simulate import simulate
+    from helpers.snn.simulate import simulate
 
     x = np.random.default_rng(2).normal(size=(6, 6, 6, 2)).astype(np.float32)
     with pytest.raises(Exception):     # pinned upstream behaviour: shape mismatch

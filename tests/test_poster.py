@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from helpers import codes, poster
-from helpers.fs_neuron import FSCode
+from helpers.fs import codes
+from helpers.report import poster
+from helpers.fs.neuron import FSCode
 from helpers.results import write_json
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.models import REQUIRED_CARD_KEYS, load_model, model_paths, resnet_cifar
-from helpers.training import OneCycle, TrainConfig, augment_batch, train_or_load
+from helpers.ann.resnet import REQUIRED_CARD_KEYS, load_model, model_paths, resnet_cifar
+from helpers.ann.schedules import OneCycle
+from helpers.ann.training import TrainConfig, augment_batch, train_or_load
 
 
 def test_augment_gives_crops_of_padded_image_and_flips_half():
@@ -118,9 +119,9 @@ def test_committed_models_reproduce_their_cards(cifar10):
     """The check notebook 01 runs with verify=True: every committed model, re-loaded and
     evaluated on the full test set, gives its card's accuracy (at most one image apart)."""
     from helpers.data import normalize
-    from helpers.models import load_card
+    from helpers.ann.resnet import load_card
     from helpers.paths import REPO_ROOT
-    from helpers.training import evaluate_accuracy
+    from helpers.ann.metrics import accuracy
 
     models_dir = REPO_ROOT / "data" / "models"
     names = sorted(p.stem for p in models_dir.glob("*.keras"))
@@ -128,7 +129,7 @@ def test_committed_models_reproduce_their_cards(cifar10):
     for name in names:
         card = load_card(models_dir, name)
         pp = card["preprocessing"]
-        acc = evaluate_accuracy(load_model(model_paths(models_dir, name)[0]),
+        acc = accuracy(load_model(model_paths(models_dir, name)[0]),
                                 normalize(cifar10.x_test, pp["mean"], pp["std"]), cifar10.y_test)
         assert card["n_test"] == len(cifar10.y_test)
         assert abs(acc - card["test_accuracy"]) <= 1 / len(cifar10.y_test) + 1e-12, name

@@ -16,7 +16,7 @@ returns an :class:`FSNetwork`:
 
 ``FSNetwork.model`` is a Keras model whose activations are FS layers -- the exact mathematical
 equivalent of the SNN, evaluated at close to ANN speed -- that also returns the spikes and
-synaptic operations per layer. :mod:`helpers.simulate` runs the same network event by event.
+synaptic operations per layer. :mod:`helpers.snn.simulate` runs the same network event by event.
 
 Supported layers: InputLayer, Conv2D, DepthwiseConv2D, Dense, BatchNormalization (folded),
 Activation / ReLU (relu, swish/silu, sigmoid, relu6, linear), AveragePooling2D,
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .codes import binary
-from .fs_neuron import FSCode, fs_tf_forward
+from helpers.fs.codes import binary
+from helpers.fs.neuron import FSCode, fs_tf_forward
 
 LINEAR = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.Dense)
 PASS_THROUGH = (tf.keras.layers.AveragePooling2D, tf.keras.layers.GlobalAveragePooling2D,
@@ -55,7 +55,7 @@ ADVICE = {
     "LeakyReLU": "use ReLU, SiLU or sigmoid (FS codes exist for these) and retrain",
     "PReLU": "use ReLU, SiLU or sigmoid and retrain",
     "ELU": "use ReLU, SiLU or sigmoid and retrain, or fit an FS code to ELU with "
-           "helpers.fitting.fit_code and extend ACTIVATION_NAMES",
+           "helpers.fs.fitting.fit_code and extend ACTIVATION_NAMES",
     "Multiply": "products of activations are not synaptic; remove them (e.g. squeeze-excite) "
                 "or pass analog_products=True to keep them as analog multiplications",
     "LayerNormalization": "only BatchNormalization directly after a Conv2D/Dense can be folded",
@@ -89,7 +89,7 @@ def activation_kind(layer) -> str | None:
     if fn not in ACTIVATION_NAMES:
         raise _unsupported(layer, f"activation {fn!r} has no FS code",
                            "use relu, swish/silu or sigmoid, or fit a code to it and add it "
-                           "to helpers.convert.ACTIVATION_NAMES")
+                           "to helpers.snn.convert.ACTIVATION_NAMES")
     return ACTIVATION_NAMES[fn]
 
 
@@ -252,7 +252,7 @@ class FSNetwork:
     input_mode: str
     graph: list[_Node] = field(repr=False, default_factory=list)
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
-    analog_macs: int = 0          # MACs on non-spiking inputs (see helpers.energy)
+    analog_macs: int = 0          # MACs on non-spiking inputs (see helpers.snn.energy)
     analog_products: int = 0      # analog multiplications per image (squeeze-excite products)
     _call: Any = field(default=None, repr=False)
 
@@ -597,7 +597,7 @@ def _insert_identity_neurons(nodes, input_mode: str) -> list[_Node]:
 
 
 def _analog_macs(nodes, input_mode: str) -> int:
-    from .energy import layer_macs
+    from helpers.snn.energy import layer_macs
 
     analog = _analog_mac_layers(nodes, input_mode)
     return sum(layer_macs(n.layer) for n in nodes if n.name in analog)

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .convert import FSNetwork, _build
+from helpers.snn.convert import FSNetwork, _build
 
 
 def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable[int],

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import codes
-from .fitting import density_grid, fit_code
-from .fs_neuron import FSCode
+from helpers.fs import codes, measure
+from helpers.fs.fitting import density_grid, fit_code
+from helpers.fs.neuron import FSCode
 
 
 def layer_scale(samples: np.ndarray, percentile: float = 99.9) -> float:
@@ -79,7 +79,7 @@ def evaluate_per_layer(candidates: list[FSCode], layers: dict[str, np.ndarray],
     rows = []
     for c in tqdm(candidates, desc="evaluate", disable=not progress):
         for name, s in layers.items():
-            m = codes.evaluate(c, np.asarray(s) / scales[name], target=activation)
+            m = measure.evaluate(c, np.asarray(s) / scales[name], target=activation)
             rows.append({"code": c.name, "family": _family(c), "K": c.K, "layer": name,
                          "mse": m["mse"], "mae": m["mae"], "mean_spikes": m["mean_spikes"]})
     df = pd.DataFrame(rows)
@@ -188,38 +188,3 @@ def design_smooth(activation: str, calib: dict[str, np.ndarray], test: dict[str,
     rows = evaluate_per_layer(list(uniform_codes) + fitted, test, {k: 1.0 for k in test}, sizes,
                               activation=activation)
     return rows.assign(activation=activation).to_dict(orient="records"), fitted
-
-
-def run_study(models: dict[str, str], inputs, outputs, data, *, max_per_layer: int,
-              percentile: float, K_list, K_ref: int, extra_K: int, lambdas, fit_K, fit_lambdas,
-              fit_kwargs: dict, smooth_K, smooth_kwargs: dict, seed: int) -> dict[str, Any]:
-    """Notebook 03's whole study: pre-activations of every model in ``models`` (activation ->
-    name, read from ``inputs.models``), the ReLU design and the SiLU/sigmoid density fits.
-    Chosen codes are saved to ``outputs.codes``; returns the results dict for codes.json."""
-    from .preactivations import model_preactivations
-
-    pre = {act: p for act, name in models.items()
-           if (p := model_preactivations(inputs.models, name, data.x_train, data.x_test,
-                                         max_per_layer, seed)) is not None}
-    results = {"protocol": {"n_calib": len(data.y_train), "n_test": len(data.y_test),
-                            "percentile": percentile, "K_ref": K_ref, "seed": seed,
-                            "units": "ReLU: normalised by layer α_l"},
-               "histograms": {act: histograms(p["test"]) for act, p in pre.items()},
-               "smooth_rows": []}
-    relu_results, relu_codes = design_relu(
-        pre["relu"]["calib"], pre["relu"]["test"], pre["relu"]["sizes"], K_list, K_ref,
-        percentile=percentile, extra_K=extra_K, lambdas=lambdas, fit_K=fit_K,
-        fit_lambdas=fit_lambdas, fit_kwargs=fit_kwargs, seed=seed)
-    results["relu"] = relu_results
-    for c in relu_codes:
-        c.save(outputs.codes)
-    for act in ("silu", "sigmoid"):
-        if act not in pre:
-            continue
-        uniform = [c for c in codes.saved_codes_for(act, inputs.codes) if "density" not in c.name]
-        rows, fitted = design_smooth(act, pre[act]["calib"], pre[act]["test"], pre[act]["sizes"],
-                                     uniform, smooth_K, seed=seed, **smooth_kwargs)
-        results["smooth_rows"] += rows
-        for c in fitted:
-            c.save(outputs.codes)
-    return results

@@ -17,8 +17,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .data import normalize
-from .models import load_card, load_model, model_paths, resnet_cifar, save_card, save_model
+from helpers.ann.metrics import accuracy
+from helpers.ann.resnet import (
+    load_card,
+    load_model,
+    model_paths,
+    resnet_cifar,
+    save_card,
+    save_model,
+)
+from helpers.ann.schedules import OneCycle
+from helpers.data import normalize
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
@@ -64,40 +73,6 @@ class AugmentedSequence(tf.keras.utils.Sequence):
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         s = slice(i * self.batch_size, (i + 1) * self.batch_size)
         return self._x[s], self._y[s]
-
-
-@tf.keras.saving.register_keras_serializable(package="fs_codes")
-class OneCycle(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """One-cycle schedule: linear warm-up from ``max_lr/div`` to ``max_lr`` over
-    ``pct_start`` of the steps, then cosine decay to ``max_lr/final_div``."""
-
-    def __init__(self, total_steps: int, max_lr: float, pct_start: float = 0.15,
-                 div: float = 10.0, final_div: float = 1e3):
-        self.total_steps = int(total_steps)
-        self.max_lr = float(max_lr)
-        self.pct_start = float(pct_start)
-        self.div = float(div)
-        self.final_div = float(final_div)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = tf.maximum(1.0, self.pct_start * self.total_steps)
-        lo, hi, end = self.max_lr / self.div, self.max_lr, self.max_lr / self.final_div
-        up = lo + (hi - lo) * step / warm
-        frac = tf.clip_by_value((step - warm) / tf.maximum(1.0, self.total_steps - warm), 0, 1)
-        down = end + 0.5 * (hi - end) * (1 + tf.cos(math.pi * frac))
-        return tf.where(step < warm, up, down)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(total_steps=self.total_steps, max_lr=self.max_lr,
-                    pct_start=self.pct_start, div=self.div, final_div=self.final_div)
-
-
-def evaluate_accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray,
-                      batch_size: int = 500) -> float:
-    """Top-1 accuracy of ``model`` on normalised images ``x`` ``(N, 32, 32, 3)``."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
 
 
 @dataclass
@@ -153,7 +128,7 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
                      validation_batch_size=500, verbose=0, shuffle=False,
                      callbacks=[TqdmCallback(verbose=0, desc=cfg.name)])
     seconds = time.perf_counter() - t0
-    acc = evaluate_accuracy(model, x_test, data.y_test)
+    acc = accuracy(model, x_test, data.y_test)
     card = {
         "name": cfg.name,
         "activation": cfg.activation,

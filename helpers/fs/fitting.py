@@ -4,7 +4,7 @@ Loss (weights ``w`` sum to 1)::
 
     L = Σ_i w_i (FS(x_i) - f(x_i))^2  +  λ Σ_i w_i spikes(x_i)
 
-minimised with Adam through S&M's pseudo-derivative (:func:`helpers.fs_neuron.fs_tf`), with
+minimised with Adam through S&M's pseudo-derivative (:func:`helpers.fs.neuron.fs_tf`), with
 random restarts. Because ``FS(x)`` is linear in ``d`` for fixed spike trains, ``d`` is
 re-solved exactly by weighted least squares every ``ls_every`` steps (and at the end); the
 best *exact* loss over all restarts and checkpoints is kept. The input distribution is
@@ -20,10 +20,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import activations
-from .codes import _weighted_lstsq_d, binary, evaluate, spike_patterns
-from .fs_neuron import FSCode
-from .seeding import DEFAULT_SEED
+from helpers.fs import activations
+from helpers.fs.codes import binary
+from helpers.fs.measure import evaluate, spike_patterns, weighted_lstsq_d
+from helpers.fs.neuron import FSCode
+from helpers.seeding import DEFAULT_SEED
 
 
 def density_grid(samples: np.ndarray, bins: int = 2000,
@@ -85,7 +86,7 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from .fs_neuron import fs_tf
+    from helpers.fs.neuron import fs_tf
 
     if not isinstance(K, (int, np.integer)) or K < 1:
         raise ValueError(f"K must be a positive integer, got {K!r}")
@@ -133,7 +134,7 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
 
     def solve_d(h, T):
         Z = spike_patterns(x, FSCode("tmp", activation, h, T, np.zeros(K)))
-        return _weighted_lstsq_d(Z, y, w)
+        return weighted_lstsq_d(Z, y, w)
 
     best = (np.inf, None)
     restart_losses = []

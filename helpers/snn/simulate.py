@@ -1,4 +1,4 @@
-"""Event-level, time-stepped simulation of a converted FS network (:mod:`helpers.convert`).
+"""Event-level, time-stepped simulation of a converted FS network (:mod:`helpers.snn.convert`).
 
 The network is cut at its FS layers into a *synaptic* map ``S`` (convolutions, pooling,
 residual adds: everything between spiking layers). Each FS layer fires during its own window
@@ -9,7 +9,7 @@ it). When the window opens, the neuron starts from the integrated input and runs
 ``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
 Latency is ``(last stage + 1) * K`` steps and grows with depth.
 
-The result must equal :meth:`helpers.convert.FSNetwork.run` (identical predictions, logits
+The result must equal :meth:`helpers.snn.convert.FSNetwork.run` (identical predictions, logits
 equal to float tolerance): the evidence that the FS network is a spiking network and not an
 ANN with quantised activations.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .convert import FSNetwork, _build
+from helpers.snn.convert import FSNetwork, _build
 
 
 def _cut_model(net: FSNetwork, mode: str):

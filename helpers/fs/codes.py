@@ -1,6 +1,6 @@
-"""FS code families and how to measure them.
+"""FS code families (how each one is measured: :mod:`helpers.fs.measure`).
 
-Every family is a function returning an :class:`~helpers.fs_neuron.FSCode` for a given
+Every family is a function returning an :class:`~helpers.fs.neuron.FSCode` for a given
 ``K`` and input range (``alpha``: the largest input the code must represent, in the units of
 the neuron's input). Steps are 0-based below, ``t = 0..K-1``.
 
@@ -23,19 +23,18 @@ the neuron's input). Steps are 0-based below, ``t = 0..K-1``.
   the mean of the inputs it stands for. (A per-step greedy "matching pursuit" design was
   tried first and is worse: its midpoint decisions leave negative residuals that later,
   subtract-only steps can never correct.)
-* :func:`fitted` -- gradient fitting of ``h, T, d`` (see :mod:`helpers.fitting`).
 * :func:`sm_published` -- Stöckl & Maass's published SiLU (K=16) and sigmoid (K=12) codes
   (christophstoeckl/FS-neurons, ``fs_weights.py``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 
-from . import activations
-from .fs_neuron import FSCode, fs_numpy
+from helpers.fs.measure import evaluate, refit_d
+from helpers.fs.neuron import FSCode
 
 GOLDEN_RATIO = (1.0 + 5.0 ** 0.5) / 2.0
 
@@ -99,35 +98,6 @@ def fibonacci(K: int, alpha: float = 1.0, name: str | None = None) -> FSCode:
                   {"family": "fibonacci", "alpha": float(alpha), "radix": GOLDEN_RATIO})
 
 
-def _weighted_lstsq_d(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """argmin_d Σ w (Z d - y)^2 (minimum-norm solution for unused steps)."""
-    sw = np.sqrt(w)[:, None]
-    d, *_ = np.linalg.lstsq(Z * sw, y * sw[:, 0], rcond=None)
-    return d
-
-
-def spike_patterns(x: np.ndarray, code: FSCode) -> np.ndarray:
-    """Spike trains ``(N, K)`` float64 of the code's neurons for inputs ``x`` ``(N,)``."""
-    v = np.asarray(x, dtype=np.float32).ravel().copy()
-    Z = np.zeros((v.size, code.K))
-    for t in range(code.K):
-        z = (v - np.float32(code.T[t])) / (np.abs(v) + np.float32(1)) >= 0
-        Z[:, t] = z
-        v = v - np.float32(code.h[t]) * z.astype(np.float32)
-    return Z
-
-
-def refit_d(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
-            target: Callable[[np.ndarray], np.ndarray] | None = None) -> FSCode:
-    """The same code with ``d`` re-fitted by weighted least squares to the target on ``x``."""
-    target = target or activations.get(code.activation)
-    x = np.asarray(x, dtype=np.float64).ravel()
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    d = _weighted_lstsq_d(spike_patterns(x, code), target(x), w)
-    return FSCode(code.name, code.activation, code.h, code.T, d, code.x_range,
-                  {**code.meta, "d_refit": "weighted least squares"})
-
-
 def distribution_aware(samples: np.ndarray, K: int, lam: float = 0.0,
                        radices: tuple[float, ...] = (1.3, 1.4, 1.5, GOLDEN_RATIO, 1.75, 2.0,
                                                      2.5),
@@ -172,15 +142,6 @@ def distribution_aware(samples: np.ndarray, K: int, lam: float = 0.0,
                    "midpoint": bool(mid), "d_refit": "weighted least squares"})
 
 
-def fitted(activation: str, K: int, x_range: tuple[float, float] = (-10.0, 10.0),
-           **kwargs) -> FSCode:
-    """Gradient-fitted code (thin wrapper around :func:`helpers.fitting.fit_code` on a
-    uniform grid over ``x_range``)."""
-    from .fitting import fit_code
-
-    return fit_code(activation, K, x_range=x_range, **kwargs).code
-
-
 # S&M's published coefficients (christophstoeckl/FS-neurons, fs_weights.py). They are used as
 # published, with h[t] the reset after a spike at step t (the convention of fs_neuron): their
 # last h is 0, i.e. unused, and on [-10, 10] they give MSE 0.0030 (SiLU) and 1.4e-4 (sigmoid),
@@ -219,42 +180,11 @@ def sm_published(activation: str) -> FSCode:
                                   "source": "christophstoeckl/FS-neurons fs_weights.py"})
 
 
-# -- measuring codes --------------------------------------------------------------------------
-def evaluate(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
-             target: Callable[[np.ndarray], np.ndarray] | str | None = None) -> dict[str, float]:
-    """Error and spikes of ``code`` on inputs ``x`` (``(N,)``), optionally density-weighted.
-
-    Returns ``mse``, ``mae`` (weighted means), ``max_abs_err`` (over ``x`` with weight > 0),
-    ``mean_spikes`` (weighted mean spikes per input) and ``n``.
-    """
-    if target is None or isinstance(target, str):
-        target = activations.get(target or code.activation)
-    x = np.asarray(x, dtype=np.float64).ravel()
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    w = w / w.sum()
-    out, spikes = fs_numpy(x, code)
-    err = out.astype(np.float64) - target(x)
-    return {"mse": float(np.sum(w * err ** 2)), "mae": float(np.sum(w * np.abs(err))),
-            "max_abs_err": float(np.max(np.abs(err[w > 0]))),
-            "mean_spikes": float(np.sum(w * spikes)), "n": int(x.size)}
-
-
-def representable_outputs(code: FSCode, x_range: tuple[float, float] | None = None,
-                          n: int = 1 << 18) -> np.ndarray:
-    """Sorted distinct outputs of the code over a fine grid of ``n`` inputs on ``x_range``
-    (default: the code's own range)."""
-    lo, hi = x_range or code.x_range or (-10.0, 10.0)
-    out, _ = fs_numpy(np.linspace(lo, hi, n), code)
-    return np.unique(out)
-
-
 def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
     """Committed codes usable for ``activation``: ReLU → the codes chosen by notebook 03
     (``relu_*.json``, normalised units); SiLU / sigmoid → notebook 02's fits
     (``fitted_<act>_K*``), S&M's (``sm_<act>_*``) and notebook 03's density fits
     (``<act>_density_K*``)."""
-    from pathlib import Path
-
     folder = Path(codes_dir)
     if activation == "relu":
         patterns = ["relu_*.json"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from .paths import BUILD_DIR
+from helpers.paths import BUILD_DIR
 
 #: (repeats, kernel, stride, expand, out channels) per stage.
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
@@ -132,8 +132,8 @@ def weights_file() -> Path:
 def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.keras.Model:
     """EfficientNet-Lite0 with the official weights, cached as Keras weights after the first
     port (``build/weights/efficientnet_lite0.weights.h5``)."""
-    from .data import sha256_file
-    from .pth_reader import load_state_dict
+    from helpers.ann.pth_reader import load_state_dict
+    from helpers.data import sha256_file
 
     cache = Path(cache) if cache else BUILD_DIR / "weights" / "efficientnet_lite0.weights.h5"
     model = efficientnet_lite0()
@@ -149,21 +149,3 @@ def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.
     model.save_weights(tmp)
     tmp.replace(cache)
     return model
-
-
-def keras_b0_spiking(weights: str | Path | None, codes: dict, x_calib: np.ndarray,
-                     input_shape: tuple[int, int, int] = (224, 224, 3), **convert_kwargs):
-    """Optional path: Keras ``EfficientNetB0`` (SiLU everywhere, sigmoid gates in the
-    squeeze-excite blocks) as an FS network whose **squeeze-excite products stay analog**
-    (``FSNetwork.analog_products`` counts them; it is therefore not purely spiking, unlike
-    EfficientNet-Lite0). ``weights``: a Keras weights file the user downloaded (``None``:
-    random weights, for structural checks). ``codes``: ``{"silu": ..., "sigmoid": ...}``
-    (e.g. the fitted codes of notebook 02). ``x_calib``: images on Keras' 0-255 RGB scale (the
-    model rescales and normalises internally). Returns ``(keras_model, fs_network)``.
-    """
-    from .convert import convert
-
-    model = tf.keras.applications.EfficientNetB0(weights=None, input_shape=input_shape)
-    if weights is not None:
-        model.load_weights(str(weights))
-    return model, convert(model, codes, x_calib, analog_products=True, **convert_kwargs)

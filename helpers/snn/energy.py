@@ -3,7 +3,7 @@
 * ANN: multiply-accumulates (MACs) of every Conv2D / DepthwiseConv2D / Dense layer (pooling
   and residual additions are not counted -- they are few and the same in both networks);
 * SNN: synaptic operations = Σ over spikes of the spiking neuron's fan-out (accumulates,
-  ACs), as returned by :class:`helpers.convert.FSNetwork` per layer; with an analog first
+  ACs), as returned by :class:`helpers.snn.convert.FSNetwork` per layer; with an analog first
   layer its MACs are counted as MACs.
 
 Energy per operation, 45 nm CMOS (M. Horowitz, "Computing's energy problem (and what we can

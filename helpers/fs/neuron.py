@@ -17,7 +17,7 @@ step gets S&M's pseudo-derivative ``max(0, 1 - |v_scaled|)`` of the scaled dista
 ``v_scaled = (v - T) / (|v| + 1)``, so gradients flow to ``x``, ``h``, ``T`` and ``d``.
 
 S&M's published coefficients follow the same convention (``h[t]`` is the reset after a
-spike at step ``t``; see :func:`helpers.codes.sm_published`).
+spike at step ``t``; see :func:`helpers.fs.codes.sm_published`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .results import read_json, write_json
+from helpers.results import read_json, write_json
 
 DTYPE = np.float32
 
@@ -130,22 +130,35 @@ class FSCode:
                                                          self.x_range[1] * s), self.meta)
 
 
+def fs_spike_trains(x: np.ndarray, code: FSCode) -> dict[str, np.ndarray]:
+    """The FS neuron's K steps on ``x`` (any shape), float32 -- the one NumPy step loop.
+
+    At step t the neuron fires ``z = Θ((v - T[t]) / (|v| + 1))`` (Θ(0) = 1; the scaled test is
+    S&M's and equals ``v >= T[t]`` for finite inputs), adds ``d[t] z`` to its output and
+    resets ``v -= h[t] z``. Returns ``out`` (``x``'s shape), and ``z`` and ``v`` (the voltage
+    before each step's test) of shape ``x.shape + (K,)``.
+    """
+    v = np.asarray(x, dtype=DTYPE).copy()
+    h, T, d = (np.asarray(a, dtype=DTYPE) for a in (code.h, code.T, code.d))
+    out = np.zeros_like(v)
+    zs, vs = [], []
+    one = DTYPE(1)
+    for t in range(code.K):
+        vs.append(v)
+        z = ((v - T[t]) / (np.abs(v) + one) >= 0).astype(DTYPE)
+        out = out + d[t] * z
+        v = v - h[t] * z
+        zs.append(z)
+    return {"out": out, "z": np.stack(zs, axis=-1), "v": np.stack(vs, axis=-1)}
+
+
 def fs_numpy(x: np.ndarray, code: FSCode) -> tuple[np.ndarray, np.ndarray]:
     """Run FS neurons on ``x`` (any shape) in float32; return ``(output, spike_count)``.
 
     ``output`` has ``x``'s shape, float32; ``spike_count`` int32, same shape.
     """
-    v = np.asarray(x, dtype=DTYPE).copy()
-    h, T, d = (np.asarray(a, dtype=DTYPE) for a in (code.h, code.T, code.d))
-    out = np.zeros_like(v)
-    spikes = np.zeros(v.shape, dtype=np.int32)
-    one = DTYPE(1)
-    for t in range(code.K):
-        z = ((v - T[t]) / (np.abs(v) + one) >= 0).astype(DTYPE)
-        out = out + d[t] * z
-        v = v - h[t] * z
-        spikes += z.astype(np.int32)
-    return out, spikes
+    r = fs_spike_trains(x, code)
+    return r["out"], r["z"].sum(axis=-1, dtype=np.int32)
 
 
 def fs_trace(x: float, code: FSCode) -> dict[str, np.ndarray]:
@@ -154,18 +167,10 @@ def fs_trace(x: float, code: FSCode) -> dict[str, np.ndarray]:
     Returns arrays of shape ``(K,)``: ``v`` (before the test of each step), ``T``, ``z`` and
     the running output ``out``.
     """
-    v = DTYPE(x)
-    rows = {"v": [], "T": [], "z": [], "out": []}
-    out = DTYPE(0)
-    for t in range(code.K):
-        z = DTYPE((v - DTYPE(code.T[t])) / (abs(v) + DTYPE(1)) >= 0)
-        out = out + DTYPE(code.d[t]) * z
-        rows["v"].append(v)
-        rows["T"].append(DTYPE(code.T[t]))
-        rows["z"].append(z)
-        rows["out"].append(out)
-        v = v - DTYPE(code.h[t]) * z
-    return {k: np.asarray(val, dtype=DTYPE) for k, val in rows.items()}
+    r = fs_spike_trains(np.array([x], dtype=DTYPE), code)
+    z = r["z"][0]
+    return {"v": r["v"][0], "T": np.asarray(code.T, dtype=DTYPE), "z": z,
+            "out": np.cumsum(np.asarray(code.d, dtype=DTYPE) * z, dtype=DTYPE)}
 
 
 # -- TensorFlow ----------------------------------------------------------------------------
@@ -202,16 +207,23 @@ def fs_tf(x, h, T, d, return_spikes: bool = True):
     tf = _tf()
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     h, T, d = (tf.convert_to_tensor(a, dtype=tf.float32) for a in (h, T, d))
-    K = int(h.shape[0])
+    out, spikes = _tf_steps(x, h, T, d, lambda v, T_t: spike_function((v - T_t) / (tf.abs(v) + 1.0)))
+    return (out, spikes) if return_spikes else out
+
+
+def _tf_steps(x, h, T, d, fire):
+    """The TF step loop shared by :func:`fs_tf` and :func:`fs_tf_forward`: ``fire(v, T[t])``
+    gives the spikes of step t. Returns ``(output, spike_count)``."""
+    tf = _tf()
     v = x
     out = tf.zeros_like(x)
     spikes = tf.zeros_like(x)
-    for t in range(K):
-        z = spike_function((v - T[t]) / (tf.abs(v) + 1.0))
+    for t in range(h.shape[0]):
+        z = fire(v, T[t])
         out = out + d[t] * z
         v = v - h[t] * z
         spikes = spikes + z
-    return (out, spikes) if return_spikes else out
+    return out, spikes
 
 
 _FS_FORWARD = None
@@ -230,15 +242,7 @@ def fs_tf_forward(x, h, T, d):
 
         @tf.function(jit_compile=True)
         def forward(x, h, T, d):
-            v = x
-            out = tf.zeros_like(x)
-            spikes = tf.zeros_like(x)
-            for t in range(h.shape[0]):
-                z = tf.cast(v >= T[t], x.dtype)
-                out = out + d[t] * z
-                v = v - h[t] * z
-                spikes = spikes + z
-            return out, spikes
+            return _tf_steps(x, h, T, d, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
 
         _FS_FORWARD = forward
     return _FS_FORWARD(x, h, T, d)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .paths import REPO_ROOT
+from helpers.paths import REPO_ROOT
 
 PALETTE = "colorblind"
 #: Consistent colours per activation across all figures.
@@ -98,7 +98,7 @@ def family_of(code) -> str:
 
 def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
     """Membrane voltage v(t), threshold T(t) and spikes of one FS neuron for input ``x``."""
-    from .fs_neuron import fs_trace
+    from helpers.fs.neuron import fs_trace
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     tr = fs_trace(x, code)
@@ -119,8 +119,8 @@ def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
                        target=None, n: int = 4001) -> plt.Axes:
     """FS outputs of ``codes_`` against the true activation over ``x_range``."""
 
-    from . import activations
-    from .fs_neuron import fs_numpy
+    from helpers.fs import activations
+    from helpers.fs.neuron import fs_numpy
 
     x = np.linspace(*x_range, n)
     f = target or activations.get(codes_[0].activation)
@@ -137,9 +137,9 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
     """Approximation error vs mean spikes per neuron, one colour per code family.
 
     ``net``: rows with ``family``, ``K``, ``mse``, ``mean_spikes`` (e.g. the ``network`` rows
-    of :func:`helpers.code_design.evaluate_per_layer`). ``reference``: a row to mark.
+    of :func:`helpers.fs.design.evaluate_per_layer`). ``reference``: a row to mark.
     """
-    from .code_design import pareto_front
+    from helpers.fs.design import pareto_front
 
     for fam, g in net.groupby("family"):
         g = pareto_front(g) if front_only else g.sort_values("mean_spikes")
@@ -183,7 +183,7 @@ def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: floa
 
 
 def plot_preactivation_histograms(hist: dict, ax: plt.Axes, title: str = "") -> plt.Axes:
-    """Per-layer densities from :func:`helpers.code_design.histograms` (shallow → deep)."""
+    """Per-layer densities from :func:`helpers.fs.design.histograms` (shallow → deep)."""
     edges = np.asarray(hist["edges"])
     centres = 0.5 * (edges[1:] + edges[:-1])
     dens = hist["density"]
@@ -223,7 +223,7 @@ def plot_code_points(net_rows, ax: plt.Axes, title: str = "") -> plt.Axes:
 
 
 def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None = None) -> None:
-    """Raster of one image from :func:`helpers.simulate.raster_summary` (stored in
+    """Raster of one image from :func:`helpers.snn.simulate.raster_summary` (stored in
     ``data/results/conversion.json``), and spikes per neuron per layer as bars."""
     n = len(r["layers"])
     colors = [plt.cm.viridis(i / max(1, n - 1)) for i in range(n)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from .results import read_json, write_json
+from helpers.results import read_json, write_json
 
 #: Hidden activations we train networks with (Keras names; "swish" is SiLU).
 ACTIVATIONS: dict[str, str] = {"relu": "relu", "silu": "swish", "sigmoid": "sigmoid"}
@@ -100,7 +100,7 @@ def load_model(path: str | Path) -> tf.keras.Model:
         raise FileNotFoundError(
             f"model file {path} does not exist; run notebooks/01_ann_training.ipynb "
             "(or `git checkout data/models`) to create it")
-    from . import training  # noqa: F401  registers the custom LR schedule for deserialising
+    from helpers.ann import schedules  # noqa: F401  registers OneCycle for deserialising
 
     return tf.keras.models.load_model(path, compile=False)
 

@@ -51,8 +51,8 @@ def model_preactivations(models_dir, name: str, x_calib_u8: np.ndarray, x_test_u
     Returns ``{"calib": {layer: samples}, "test": {...}, "sizes": {layer: neurons}}``, or
     ``None`` (with a printed message) when the model file is missing.
     """
-    from .data import normalize
-    from .models import load_card, load_model, model_paths
+    from helpers.ann.resnet import load_card, load_model, model_paths
+    from helpers.data import normalize
 
     path = model_paths(models_dir, name)[0]
     if not path.is_file():

@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .fs_neuron import FSCode
-from .plotting import (FAMILY_COLORS, FAMILY_LABELS, plot_accuracy_vs_spikes, plot_approximation,
+from helpers.fs.neuron import FSCode
+from helpers.report.panels import (FAMILY_COLORS, FAMILY_LABELS, plot_accuracy_vs_spikes, plot_approximation,
                        plot_fs_trace, plot_pareto, plot_raster_summary, savefig, set_style)
-from .results import read_json
+from helpers.results import read_json
 
 #: Published anchor points marked on the accuracy-vs-spikes panel.
 ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-10 ResNet, K=10"}]

@@ -8,13 +8,13 @@ align residual branches):
   (binary code h = T = d = α 2^-(t+1), data-normalised α, no biases, no BatchNorm) on a Keras
   model it accepts. ``signed_norm="exact"`` fixes the signed-input normalisation (mlGeNN
   divides by 1 - 2^(1-K) although K/2 bits of each sign represent at most 1 - 2^(-K/2)).
-* :func:`run_fs_network` -- **our codes in GeNN**: any :class:`helpers.convert.FSNetwork`
+* :func:`run_fs_network` -- **our codes in GeNN**: any :class:`helpers.snn.convert.FSNetwork`
   (BN folded, biases, any per-layer code h(t), T(t), d(t): fitted, designed, SiLU,
   sigmoid). Its FS neurons keep h and T of their own code and the d of their *sources* as
   GeNN extra global parameters of K values, indexed by the step within the window (d belongs
   to the source layer but is applied where its spikes arrive). The analog first layer is
   computed on the host and drives the first layer's FS neurons directly, as in
-  :mod:`helpers.simulate`.
+  :mod:`helpers.snn.simulate`.
 
 Both report logits, per-layer spike counts per image, latency, GeNN build time and time per
 image (:class:`GeNNRun`). ``readout="exact"`` reads the output one step later so that the last
@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from .codes import binary
-from .convert import FSNetwork, folded_keras_model
-from .fs_neuron import FSCode
-from .paths import BUILD_DIR
+from helpers.fs.codes import binary
+from helpers.snn.convert import FSNetwork, folded_keras_model
+from helpers.fs.neuron import FSCode
+from helpers.paths import BUILD_DIR
 
 INSTALL_HINT = ("install GeNN (github.com/genn-team/genn) and mlGeNN with ml_genn_tf "
                 "(github.com/genn-team/ml_genn) from source following their own instructions; "
@@ -523,10 +523,10 @@ def run_fewspike_with_fs_neurons(model, x_calib: np.ndarray, x: np.ndarray, K: i
 def first_layer_input(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
                       affine=None) -> np.ndarray:
     """Pre-activation of the analog first FS layer for normalised images ``x`` (host side).
-    ``affine``: :func:`helpers.simulate.affine_model` of ``net``, if already built."""
+    ``affine``: :func:`helpers.snn.simulate.affine_model` of ``net``, if already built."""
     import tensorflow as tf
 
-    from .simulate import affine_model
+    from helpers.snn.simulate import affine_model
 
     affine = affine or affine_model(net)
     spikes = [np.zeros((1,) + tuple(t.shape[1:]), np.float32) for t in affine.inputs[1:]]
@@ -565,7 +565,7 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
     codes = {info.name: info.code for info in net.layers}
-    from .simulate import affine_model
+    from helpers.snn.simulate import affine_model
 
     affine = affine_model(net)
     biases, out_bias = _biases(net, affine)

@@ -1,0 +1,2 @@
+"""Figures and the poster: style (display names, colours), panels, poster layout. Reads
+results files only."""

@@ -1,0 +1,48 @@
+"""One row of the CIFAR-10 / ImageNet evaluation tables: an FS conversion measured end to end
+(accuracy, spikes per neuron, latency, synaptic operations and energy against the ANN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from helpers.ann.metrics import accuracy
+from helpers.fs.neuron import FSCode
+from helpers.snn.convert import FSNetwork, convert
+from helpers.snn.energy import ann_macs, energy_table
+
+
+def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
+           y: np.ndarray, *, model_name: str, input_mode: str = "analog",
+           scale: str = "percentile", precision: str = "fp32", batch_size: int = 250,
+           ann_accuracy: float | None = None,
+           bottleneck_code: FSCode | None = None) -> tuple[dict[str, Any], FSNetwork]:
+    """Convert ``model`` with ``code`` and evaluate it on ``(x, y)``; return (row, network).
+
+    The row has ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``, ``input_mode``,
+    ``scale``, ``ann_accuracy``, ``snn_accuracy``, ``mean_spikes_per_neuron``,
+    ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``,
+    ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image).
+    ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless given.
+    """
+    net = convert(model, code, x_calib, scale=scale, input_mode=input_mode,
+                  bottleneck_code=bottleneck_code)
+    r = net.evaluate(x, y, batch_size)
+    if ann_accuracy is None:
+        ann_accuracy = accuracy(net.ann, x, y, batch_size)
+    c = code if isinstance(code, FSCode) else next(iter(code.values()))
+    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs,
+                            precision)
+    row = {"model": model_name, "method": "fs", "code": c.name,
+           "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,
+           "scale": scale, "bottlenecks": "spiking" if bottleneck_code else "analog",
+           "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
+           "snn_top5": r["top5"],
+           "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),
+           "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
+           "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],
+           "energy_ratio": ratio, "n_test": r["n"],
+           "spikes_per_layer": r["spikes_per_neuron_per_layer"],
+           "synops_per_layer": r["synops_per_layer"]}
+    return row, net
