@@ -1,19 +1,24 @@
 """fs-codes helpers: Few-Spikes (FS) neuron codes, conversion of Keras classifiers to FS
-spiking networks, simulation and evaluation.
+spiking networks, simulation and evaluation. Subpackages follow the pipeline (and the
+notebooks); dependencies point one way, from top to bottom::
 
-Module map (dependencies point one way, top to bottom):
+    helpers/
+      report/    style (display names, colours), panels, poster -- reads results files only
+      studies/   what each notebook computes: code_design (03), cifar10 (04/05), genn (04),
+                 imagenet (06), rows (one measured FS conversion)
+      snn/       graph (Keras graph, BN folding), network (FS-equivalent model), convert,
+                 accounting (fan-out, analog MACs), export (folded Keras model), simulate
+                 (event level), rate (rate-coded baseline), energy, mlgenn + mlgenn_models
+                 (GeNN backend; the only modules that import pygenn/ml_genn, lazily)
+      ann/       resnet (+ model cards), schedules, training, metrics, preactivations,
+                 efficientnet, pth_reader -- knows no spikes
+      fs/        neuron (FSCode, the step loop in NumPy and TF), activations, measure, codes
+                 (families), fitting, design -- knows no Keras model
+      paths, results (atomic writes), seeding, selection (which row is "best"), data
+      (CIFAR-10), imagenet, notebooks (papermill runner) -- leaf utilities
 
-* ``fs_neuron`` (the neuron, NumPy + TF, and the ``FSCode`` value object), ``activations``;
-* ``codes`` (code families, measuring codes), ``fitting`` (gradient fitting of codes),
-  ``code_design`` (comparisons on real pre-activations);
-* ``models``, ``training``, ``preactivations``, ``efficientnet`` + ``pth_reader`` -- the ANNs;
-* ``convert`` (Keras model + codes -> FS network), ``simulate`` (event-level simulation),
-  ``rate`` (rate-coded baseline), ``energy``, ``evaluation``;
-* leaf utilities: ``paths``, ``seeding``, ``results``, ``data``, ``imagenet``, ``plotting``,
-  ``poster``, ``notebooks`` (papermill runner).
-
-Heavy modules (TensorFlow) are imported by the modules that need them, not here, so
-``import helpers`` stays cheap.
+TensorFlow is imported by the modules that need it, not here, so ``import helpers`` stays
+cheap.
 """
 
 __version__ = "0.1.0"

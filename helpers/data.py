@@ -172,6 +172,10 @@ def load_cifar10(cifar10_dir: str | Path | None = None, *, n_train: int | None =
     Subsets keep the official order, so they are reproducible; the training subset is taken
     from the start of ``data_batch_1``.
     """
+    for name, n, total in (("n_train", n_train, 50_000), ("n_test", n_test, 10_000)):
+        if n is not None and (not isinstance(n, (int, np.integer)) or not 0 < n <= total):
+            raise ValueError(f"{name}={n!r}: CIFAR-10 has {total:,} images there; pass an "
+                             f"integer between 1 and {total:,} (or None for all)")
     folder = find_cifar10_dir(cifar10_dir, download=download)
     if verify:
         verify_sha256sums(folder)

@@ -7,9 +7,12 @@ Supports both of PyTorch's formats:
   info, the object, the list of storage keys -- followed by each storage's raw bytes
   (8-byte little-endian element count, then the data).
 
-Unpickling is restricted to the handful of classes a state dict needs (``OrderedDict``,
-tensor rebuilding, storage types); anything else raises ``pickle.UnpicklingError``, so a
-checkpoint cannot run code. Tensors come back as NumPy arrays (C-contiguous copies).
+Every pickle in either format -- including the legacy header (magic number, protocol, system
+info) and the storage-key list -- goes through one restricted unpickler that allows only the
+handful of classes a state dict needs (``OrderedDict``, tensor rebuilding, storage types);
+anything else raises ``pickle.UnpicklingError``, so a checkpoint cannot run code. Every
+tensor view is checked against its storage's size, and every storage against the bytes the
+file holds. Tensors come back as NumPy arrays (C-contiguous copies).
 """
 
 from __future__ import annotations
@@ -48,9 +51,20 @@ class _TensorRef:
         base = self.storage.data
         if base is None:
             raise pickle.UnpicklingError(f"storage {self.storage.key} has no data")
+        if self.offset < 0 or any(n < 0 for n in self.size) or any(st < 0 for st in self.stride):
+            raise pickle.UnpicklingError(
+                f"tensor view on storage {self.storage.key} has a negative offset, size or "
+                f"stride (offset {self.offset}, size {self.size}, stride {self.stride})")
+        if 0 not in self.size:
+            last = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride))
+            if last >= base.size:
+                raise pickle.UnpicklingError(
+                    f"tensor view (offset {self.offset}, size {self.size}, stride "
+                    f"{self.stride}) runs past storage {self.storage.key} of {base.size} "
+                    "elements: the checkpoint is corrupt")
         item = base.itemsize
         arr = np.lib.stride_tricks.as_strided(base[self.offset:], shape=self.size,
-                                              strides=[s * item for s in self.stride])
+                                              strides=[st * item for st in self.stride])
         return np.array(arr, copy=True)
 
 
@@ -108,15 +122,34 @@ def load_state_dict(path: str | Path) -> "OrderedDict[str, np.ndarray]":
                 st.data = np.frombuffer(z.read(f"{prefix}data/{key}"), dtype=st.dtype)
         return _materialise(obj)
     with open(path, "rb") as f:
-        magic = pickle.load(f)
+        magic = _Unpickler(f, storages, False).load()
         if magic != LEGACY_MAGIC:
             raise ValueError(f"{path} is neither a zip nor a legacy PyTorch checkpoint")
-        pickle.load(f)                       # protocol version
-        pickle.load(f)                       # sys info (plain dict)
+        _Unpickler(f, storages, False).load()          # protocol version
+        _Unpickler(f, storages, False).load()          # sys info (plain dict)
         obj = _Unpickler(f, storages, False).load()
-        keys = pickle.load(f)
-        for key in keys:
-            st = storages[str(key)]
-            (n,) = struct.unpack("<q", f.read(8))
-            st.data = np.frombuffer(f.read(n * st.dtype.itemsize), dtype=st.dtype)
+        keys = _Unpickler(f, storages, False).load()
+        _read_legacy_storages(f, storages, keys, path)
     return _materialise(obj)
+
+
+def _read_legacy_storages(f, storages: dict[str, _Storage], keys, path: Path) -> None:
+    """Each storage's raw bytes after the pickles: an 8-byte little-endian element count,
+    then the data; checked against the file's length and the count the object declared."""
+    if not isinstance(keys, list):
+        raise pickle.UnpicklingError(f"{path}: storage key list is a {type(keys).__name__}")
+    for key in keys:
+        if str(key) not in storages:
+            raise pickle.UnpicklingError(f"{path}: storage {key!r} is not used by any tensor")
+        st = storages[str(key)]
+        head = f.read(8)
+        if len(head) != 8:
+            raise pickle.UnpicklingError(f"{path} is truncated before storage {key!r}")
+        (n,) = struct.unpack("<q", head)
+        if n < 0 or (st.size is not None and n != st.size):
+            raise pickle.UnpicklingError(f"{path}: storage {key!r} holds {n} elements, the "
+                                         f"tensors declared {st.size}")
+        raw = f.read(n * st.dtype.itemsize)
+        if len(raw) != n * st.dtype.itemsize:
+            raise pickle.UnpicklingError(f"{path} is truncated inside storage {key!r}")
+        st.data = np.frombuffer(raw, dtype=st.dtype)

@@ -102,8 +102,6 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
     SGD + Nesterov momentum and the :class:`OneCycle` schedule, evaluated on the full test
     arrays in ``data``, and saved with its card (test accuracy, history, timing).
     """
-    from tqdm.keras import TqdmCallback
-
     model_file, card_file = model_paths(models_dir, cfg.name)
     if reuse and model_file.is_file() and card_file.is_file():
         card = load_card(models_dir, cfg.name)
@@ -112,6 +110,18 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
                           f"although {cfg.epochs} were asked for; pass reuse=False "
                           "(or FORCE=1 make run) to retrain", stacklevel=2)
         return load_model(model_file), card
+    model, history, seconds = _fit(cfg, data, mean, std)
+    x_test = normalize(data.x_test, mean, std)
+    card = _card(cfg, model, accuracy(model, x_test, data.y_test), data, mean, std, history,
+                 seconds)
+    save_model(model, model_file)
+    save_card(card, models_dir)
+    return model, card
+
+
+def _fit(cfg: TrainConfig, data, mean, std) -> tuple[tf.keras.Model, dict, float]:
+    """Build and train the model of ``cfg``; return it, its Keras history and the seconds."""
+    from tqdm.keras import TqdmCallback
 
     tf.keras.utils.set_random_seed(cfg.seed)
     model = resnet_cifar(cfg.depth, cfg.activation, cfg.width, l2=cfg.l2, name=cfg.name,
@@ -127,9 +137,13 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
     hist = model.fit(train, epochs=cfg.epochs, validation_data=(x_test, data.y_test),
                      validation_batch_size=500, verbose=0, shuffle=False,
                      callbacks=[TqdmCallback(verbose=0, desc=cfg.name)])
-    seconds = time.perf_counter() - t0
-    acc = accuracy(model, x_test, data.y_test)
-    card = {
+    return model, hist.history, time.perf_counter() - t0
+
+
+def _card(cfg: TrainConfig, model, acc: float, data, mean, std, history: dict,
+          seconds: float) -> dict[str, Any]:
+    """The model card of a finished run (every hyperparameter, accuracy, history, timing)."""
+    return {
         "name": cfg.name,
         "activation": cfg.activation,
         "architecture": (f"ResNet-{cfg.depth} (width {cfg.width}), "
@@ -149,9 +163,6 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
                             "momentum": cfg.momentum, "l2": cfg.l2,
                             "schedule": "one-cycle (15% warm-up, cosine)",
                             "augmentation": "pad-4 random crop + horizontal flip", **cfg.extra},
-        "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "tensorflow": tf.__version__,
     }
-    save_model(model, model_file)
-    save_card(card, models_dir)
-    return model, card

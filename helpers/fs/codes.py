@@ -17,8 +17,8 @@ the neuron's input). Steps are 0-based below, ``t = 0..K-1``.
   train is the Zeckendorf representation, which never has two consecutive spikes; it needs
   ~1.44x more timesteps than binary for the same resolution but spends ~0.28 instead of
   0.5 spikes per step.
-* :func:`distribution_aware` -- designed on samples of a layer's inputs (the proposal's
-  Huffman idea): range, radix and threshold rule chosen to minimise
+* :func:`distribution_aware` -- designed on samples of a layer's inputs (a Huffman-like
+  idea: frequent inputs cost few spikes): range, radix and threshold rule chosen to minimise
   ``E[err^2] + λ E[spikes]`` on the samples, then ``d`` re-fitted so every code point sits at
   the mean of the inputs it stands for. (A per-step greedy "matching pursuit" design was
   tried first and is worse: its midpoint decisions leave negative residuals that later,

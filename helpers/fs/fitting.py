@@ -16,6 +16,7 @@ weights. Deterministic under ``seed``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -68,28 +69,9 @@ def _init_params(kind: str, K: int, lo: float, hi: float, rng: np.random.Generat
     return h, T
 
 
-def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
-             x: np.ndarray | None = None, weights: np.ndarray | None = None,
-             x_range: tuple[float, float] = (-10.0, 10.0), n_grid: int = 4001,
-             lam: float = 0.0, restarts: int = 6, steps: int = 1500, lr: float = 0.02,
-             ls_every: int = 100, v_reg: float = 0.0, seed: int | None = None,
-             name: str | None = None, activation: str | None = None,
-             progress: bool = True) -> FitResult:
-    """Fit an FS code with ``K`` steps to ``target`` (an activation name or a function).
-
-    ``x``/``weights``: the inputs and their probabilities (default: a uniform grid of
-    ``n_grid`` points on ``x_range``). ``lam``: spike-count penalty. ``restarts``: the first
-    starts from a binary code over the positive range, the others from random initialisations
-    (half S&M-style, half spread thresholds). ``v_reg``: S&M's voltage regulariser weight.
-    Returns the best code (lowest exact loss) with its metrics.
-    """
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    from helpers.fs.neuron import fs_tf
-
-    if not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"K must be a positive integer, got {K!r}")
+def _problem(target, x, weights, x_range, n_grid, activation):
+    """Inputs ``x`` ``(N,)``, weights ``w`` (sum 1), targets ``y``, target function and its
+    activation name for :func:`fit_code`."""
     if isinstance(target, str):
         activation = activation or target
         f = activations.get(target)
@@ -100,72 +82,109 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
         x = np.linspace(x_range[0], x_range[1], n_grid)
     x = np.asarray(x, dtype=np.float64).ravel()
     w = np.full(x.size, 1.0 / x.size) if weights is None else np.asarray(weights, np.float64)
-    w = w / w.sum()
-    y = f(x)
+    return x, w / w.sum(), f(x), f, activation
+
+
+class _Fitter:
+    """Adam on ``(h, T, d)`` through the pseudo-derivative, with exact least-squares ``d``
+    and the exact (float32 NumPy) loss ``mse + lam * mean_spikes`` for model selection."""
+
+    def __init__(self, x, w, y, f, activation: str, K: int, lam: float, lr: float):
+        import tensorflow as tf
+
+        from helpers.fs.neuron import fs_tf
+
+        self.x, self.w, self.y, self.f = x, w, y, f
+        self.activation, self.K, self.lam = activation, K, lam
+        x_tf, y_tf, w_tf = (tf.constant(a, tf.float32) for a in (x, y, w))
+        self.vars = [tf.Variable(tf.zeros(K)) for _ in range(3)]      # h, T, d
+        self.opt = tf.keras.optimizers.Adam(lr)
+        self._zeros_like = tf.zeros_like
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                out, spikes = fs_tf(x_tf, *self.vars)
+                loss = (tf.reduce_sum(w_tf * tf.square(out - y_tf))
+                        + lam * tf.reduce_sum(w_tf * spikes))
+            grads = tape.gradient(loss, self.vars)
+            grads = [tf.where(tf.math.is_finite(g), g, 0.0) for g in grads]
+            self.opt.apply_gradients(zip(grads, self.vars))
+            return loss
+
+        self.step = step
+
+    def exact(self, h, T, d) -> tuple[float, dict[str, float]]:
+        m = evaluate(FSCode("tmp", self.activation, h, T, d), self.x, self.w, self.f)
+        return m["mse"] + self.lam * m["mean_spikes"], m
+
+    def solve_d(self, h, T) -> np.ndarray:
+        Z = spike_patterns(self.x, FSCode("tmp", self.activation, h, T, np.zeros(self.K)))
+        return weighted_lstsq_d(Z, self.y, self.w)
+
+    def start(self, h0, T0):
+        """Reset the variables to ``(h0, T0, d*)`` and the optimiser state; return the start."""
+        d0 = self.solve_d(h0, T0)
+        for var, val in zip(self.vars, (h0, T0, d0)):
+            var.assign(val.astype(np.float32))
+        for var in self.opt.variables:
+            var.assign(self._zeros_like(var))
+        return self.exact(h0, T0, d0)[0], (h0, T0, d0)
+
+    def run(self, h0, T0, steps: int, ls_every: int, bar) -> tuple[float, tuple]:
+        """One restart: ``steps`` Adam steps, ``d`` re-solved every ``ls_every``; the best
+        ``(exact loss, (h, T, d))`` seen."""
+        best = self.start(h0, T0)
+        h_v, T_v, d_v = self.vars
+        for i in range(1, steps + 1):
+            self.step()
+            if i % ls_every == 0 or i == steps:
+                h, T = h_v.numpy().astype(np.float64), T_v.numpy().astype(np.float64)
+                d = self.solve_d(h, T)
+                d_v.assign(d.astype(np.float32))
+                loss, _ = self.exact(h, T, d)
+                if loss < best[0]:
+                    best = loss, (h, T, d)
+            bar.update(1)
+        return best
+
+
+def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
+             x: np.ndarray | None = None, weights: np.ndarray | None = None,
+             x_range: tuple[float, float] = (-10.0, 10.0), n_grid: int = 4001,
+             lam: float = 0.0, restarts: int = 6, steps: int = 1500, lr: float = 0.02,
+             ls_every: int = 100, seed: int | None = None, name: str | None = None,
+             activation: str | None = None, progress: bool = True) -> FitResult:
+    """Fit an FS code with ``K`` steps to ``target`` (an activation name or a function).
+
+    ``x``/``weights``: the inputs and their probabilities (default: a uniform grid of
+    ``n_grid`` points on ``x_range``). ``lam``: spike-count penalty. ``restarts``: the first
+    starts from a binary code over the positive range, the others from random initialisations
+    (half S&M-style, half spread thresholds). Returns the best code (lowest exact loss) with
+    its metrics.
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    if not isinstance(K, (int, np.integer)) or K < 1:
+        raise ValueError(f"K must be a positive integer, got {K!r}")
+    x, w, y, f, activation = _problem(target, x, weights, x_range, n_grid, activation)
     lo, hi = float(x.min()), float(x.max())
     seed = DEFAULT_SEED if seed is None else int(seed)
     rng = np.random.default_rng(seed)
     tf.random.set_seed(seed)
-
-    x_tf = tf.constant(x, tf.float32)
-    y_tf = tf.constant(y, tf.float32)
-    w_tf = tf.constant(w, tf.float32)
-    h_v = tf.Variable(tf.zeros(K))
-    T_v = tf.Variable(tf.zeros(K))
-    d_v = tf.Variable(tf.zeros(K))
-    opt = tf.keras.optimizers.Adam(lr)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            out, spikes = fs_tf(x_tf, h_v, T_v, d_v)
-            loss = tf.reduce_sum(w_tf * tf.square(out - y_tf)) + lam * tf.reduce_sum(w_tf * spikes)
-            if v_reg > 0:  # S&M: keep voltages within the pseudo-derivative's support
-                loss += v_reg * tf.reduce_sum(w_tf * tf.square(x_tf / (tf.abs(x_tf) + 1.0)))
-        grads = tape.gradient(loss, [h_v, T_v, d_v])
-        grads = [tf.where(tf.math.is_finite(g), g, 0.0) for g in grads]
-        opt.apply_gradients(zip(grads, [h_v, T_v, d_v]))
-        return loss
-
-    def exact(h, T, d):
-        c = FSCode("tmp", activation, h, T, d)
-        m = evaluate(c, x, w, f)
-        return m["mse"] + lam * m["mean_spikes"], m
-
-    def solve_d(h, T):
-        Z = spike_patterns(x, FSCode("tmp", activation, h, T, np.zeros(K)))
-        return weighted_lstsq_d(Z, y, w)
-
-    best = (np.inf, None)
-    restart_losses = []
+    fitter = _Fitter(x, w, y, f, activation, K, lam, lr)
+    best, restart_losses = (np.inf, None), []
     kinds = ["binary"] + ["sm_random" if i % 2 else "spread" for i in range(1, restarts)]
-    bar = tqdm(total=restarts * steps, desc=f"fit {activation} K={K}", disable=not progress,
-               mininterval=2.0)
-    for kind in kinds[:restarts]:
-        h0, T0 = _init_params(kind, K, lo, hi, rng)
-        d0 = solve_d(h0, T0)
-        h_v.assign(h0.astype(np.float32))
-        T_v.assign(T0.astype(np.float32))
-        d_v.assign(d0.astype(np.float32))
-        for var in opt.variables:
-            var.assign(tf.zeros_like(var))
-        run_best = exact(h0, T0, d0)[0], (h0, T0, d0)
-        for i in range(1, steps + 1):
-            step()
-            if i % ls_every == 0 or i == steps:
-                h, T = h_v.numpy().astype(np.float64), T_v.numpy().astype(np.float64)
-                d = solve_d(h, T)
-                d_v.assign(d.astype(np.float32))
-                loss, _ = exact(h, T, d)
-                if loss < run_best[0]:
-                    run_best = loss, (h, T, d)
-            bar.update(1)
-        restart_losses.append(float(run_best[0]))
-        if run_best[0] < best[0]:
-            best = run_best
-    bar.close()
+    with tqdm(total=restarts * steps, desc=f"fit {activation} K={K}", disable=not progress,
+              mininterval=2.0) as bar:
+        for kind in kinds[:restarts]:
+            run_best = fitter.run(*_init_params(kind, K, lo, hi, rng), steps, ls_every, bar)
+            restart_losses.append(float(run_best[0]))
+            if run_best[0] < best[0]:
+                best = run_best
     h, T, d = best[1]
-    loss, metrics = exact(h, T, d)
+    loss, metrics = fitter.exact(h, T, d)
     code = FSCode(name or f"fitted_{activation}_K{K}", activation, h, T, d, (lo, hi),
                   {"family": "fitted", "lambda": float(lam), "loss": float(loss),
                    "restarts": restarts, "steps": steps, "seed": seed,
@@ -177,8 +196,6 @@ def fit_or_load(activation: str, K: int, codes_dir, reuse: bool = True, name: st
                 **fit_kwargs) -> FSCode:
     """Load ``codes_dir/<name>.json`` when ``reuse`` and it exists, else :func:`fit_code` and
     save it there. ``name`` defaults to ``fitted_<activation>_K<K>``."""
-    from pathlib import Path
-
     name = name or f"fitted_{activation}_K{K}"
     path = Path(codes_dir) / f"{name}.json"
     if reuse and path.is_file():

@@ -22,6 +22,7 @@ spike at step ``t``; see :func:`helpers.fs.codes.sm_published`).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,17 @@ class FSCode:
 
     @classmethod
     def load(cls, path: str | Path) -> "FSCode":
-        return cls.from_dict(read_json(path))
+        """Read a code file; a corrupt or incomplete file raises :class:`CodeError` naming it."""
+        try:
+            code = cls.from_dict(read_json(path))
+        except json.JSONDecodeError as exc:
+            raise CodeError(f"code file {path} is not valid JSON ({exc}); restore it with "
+                            "`git checkout` or re-run the notebook that wrote it") from None
+        except CodeError as exc:
+            raise CodeError(f"code file {path}: {exc}. Fix the file or re-run the notebook "
+                            "that wrote it") from None
+        check_relu_like(code, where=f"code file {path}")
+        return code
 
     def with_meta(self, **meta: Any) -> "FSCode":
         return FSCode(self.name, self.activation, self.h, self.T, self.d, self.x_range,
@@ -130,6 +141,32 @@ class FSCode:
                                                          self.x_range[1] * s), self.meta)
 
 
+#: Activations whose codes encode a non-negative magnitude: thresholds and resets must be >= 0.
+RELU_LIKE = ("relu", "relu6", "identity")
+
+
+def check_relu_like(code: FSCode, where: str = "") -> None:
+    """Refuse a ReLU-like code with a negative threshold or reset (an input of 0 would fire,
+    or a spike would raise the voltage); SiLU / sigmoid codes may have both signs."""
+    if code.activation not in RELU_LIKE:
+        return
+    bad = {k: a.tolist() for k, a in (("T", code.T), ("h", code.h)) if np.any(a < 0)}
+    if bad:
+        raise CodeError(f"{where or 'code'} {code.name!r} ({code.activation}): negative "
+                        f"{' and '.join(bad)} {bad}; a {code.activation} code needs "
+                        "thresholds and resets >= 0. Re-fit or re-design the code")
+
+
+def check_finite(x: np.ndarray, what: str = "FS neuron input") -> None:
+    """Raise a clear error when ``x`` holds NaN or inf (an FS neuron would encode them as 0
+    or saturate silently)."""
+    bad = ~np.isfinite(np.asarray(x, dtype=np.float64))
+    if bad.any():
+        raise ValueError(f"{what} contains {int(bad.sum())} NaN or inf value(s) of "
+                         f"{bad.size}; check the images / calibration data (normalised with "
+                         "the model card's mean and std) and the layer before")
+
+
 def fs_spike_trains(x: np.ndarray, code: FSCode) -> dict[str, np.ndarray]:
     """The FS neuron's K steps on ``x`` (any shape), float32 -- the one NumPy step loop.
 
@@ -138,6 +175,7 @@ def fs_spike_trains(x: np.ndarray, code: FSCode) -> dict[str, np.ndarray]:
     resets ``v -= h[t] z``. Returns ``out`` (``x``'s shape), and ``z`` and ``v`` (the voltage
     before each step's test) of shape ``x.shape + (K,)``.
     """
+    check_finite(x)
     v = np.asarray(x, dtype=DTYPE).copy()
     h, T, d = (np.asarray(a, dtype=DTYPE) for a in (code.h, code.T, code.d))
     out = np.zeros_like(v)
