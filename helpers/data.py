@@ -107,6 +107,16 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def arrays_sha256(*arrays: np.ndarray) -> str:
+    """Hex SHA-256 of arrays' shapes, dtypes and bytes (a fingerprint of a data subset)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def verify_sha256sums(folder: str | Path, sums_name: str = "SHA256SUMS") -> int:
     """Check every file listed in ``folder/SHA256SUMS``; return how many were checked.
 

@@ -3,7 +3,8 @@
 * :func:`static_problems` -- a notebook must have exactly one cell tagged ``parameters`` and
   carry no outputs (sources are committed stripped, nbstripout-style);
 * :func:`profile_problems` -- every notebook on disk must appear in a profile file
-  (``ci/quick.yaml``, ``ci/full.yaml``) and vice versa;
+  (``ci/quick.yaml``, ``ci/full.yaml``) and vice versa, and every parameter a profile passes
+  must be defined in the notebook's parameters cell (papermill would inject it unused);
 * :func:`run_notebook` / :func:`run_profile` -- execute with papermill from ``notebooks/``,
   writing executed copies to ``build/executed/<profile>/``.
 
@@ -14,6 +15,7 @@ Command line: ``python -m helpers.notebooks check`` and
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from pathlib import Path
@@ -53,6 +55,18 @@ def static_problems(path: str | Path) -> list[str]:
     return problems
 
 
+def parameter_names(path: str | Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (empty set if none)."""
+    nb = nbformat.read(Path(path), as_version=4)
+    names: set[str] = set()
+    for c in nb.cells:
+        if "parameters" in c.get("metadata", {}).get("tags", []):
+            for node in ast.walk(ast.parse(c.source)):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
 def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     """Parameters per notebook from ``ci/<profile>.yaml`` (or a path to a YAML file)."""
     path = Path(profile)
@@ -67,13 +81,20 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[str]:
-    """Notebooks missing from the profile file, and profile entries without a notebook."""
+    """Notebooks missing from the profile file, profile entries without a notebook, and
+    profile parameters that the notebook's parameters cell does not define."""
     params = load_profile(profile)
-    on_disk = {p.name for p in notebooks_on_disk(folder)}
+    on_disk = {p.name: p for p in notebooks_on_disk(folder)}
     problems = [f"{name}: not listed in profile {profile}; add its parameters there"
-                for name in sorted(on_disk - set(params))]
+                for name in sorted(set(on_disk) - set(params))]
     problems += [f"{name}: listed in profile {profile} but no such notebook"
-                 for name in sorted(set(params) - on_disk)]
+                 for name in sorted(set(params) - set(on_disk))]
+    for name in sorted(set(params) & set(on_disk)):
+        unknown = sorted(set(params[name]) - parameter_names(on_disk[name]))
+        if unknown:
+            problems.append(f"{name}: profile {profile} passes {unknown}, which its parameters "
+                            "cell does not define; add them there (with defaults) or drop them "
+                            "from the profile")
     return problems
 
 

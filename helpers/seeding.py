@@ -33,8 +33,3 @@ def set_seed(seed: int | None = None, *, deterministic_tf: bool = True) -> int:
     if deterministic_tf:
         tf.config.experimental.enable_op_determinism()
     return seed
-
-
-def rng(seed: int | None = None) -> np.random.Generator:
-    """A NumPy ``Generator`` seeded from ``seed`` (default :data:`DEFAULT_SEED`)."""
-    return np.random.default_rng(DEFAULT_SEED if seed is None else int(seed))

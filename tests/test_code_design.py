@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from helpers.ann.preactivations import activation_layers, collect_preactivations
 from helpers.fs import codes, measure
 from helpers.fs import design as code_design
-from helpers.ann.preactivations import activation_layers, collect_preactivations
+from helpers.fs.neuron import fs_numpy
 
 
 def test_pareto_front_matches_brute_force():
@@ -64,17 +65,56 @@ def test_collect_preactivations_equals_manual_forward_pass():
         collect_preactivations(tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)]), x)
 
 
-def test_design_relu_finds_codes_at_least_as_accurate_as_binary():
+def _network_numbers(code, layers, scales, sizes):
+    """Neuron-weighted MSE and mean spikes of ``code`` over the layers, from the FS neuron
+    itself (inputs divided by each layer's scale, target ReLU)."""
+    w = {k: sizes[k] / sum(sizes.values()) for k in layers}
+    mse = spikes = 0.0
+    for k, s in layers.items():
+        x = np.asarray(s, np.float64) / scales[k]
+        out, n = fs_numpy(x, code)
+        mse += w[k] * np.mean((out.astype(np.float64) - np.maximum(x, 0)) ** 2)
+        spikes += w[k] * np.mean(n)
+    return mse, spikes
+
+
+def test_design_relu_rows_match_the_saved_codes_and_a_closed_form_reference():
     rng = np.random.default_rng(3)
     calib = {"l1": rng.normal(-0.3, 1.0, 6000), "l2": rng.normal(-1.0, 2.0, 6000)}
     test = {"l1": rng.normal(-0.3, 1.0, 6000), "l2": rng.normal(-1.0, 2.0, 6000)}
-    res, chosen = code_design.design_relu(calib, test, {"l1": 100, "l2": 300}, [4, 6], 6,
-                                          extra_K=1, lambdas=(0.0,))
+    sizes = {"l1": 100, "l2": 300}
+    res, chosen = code_design.design_relu(calib, test, sizes, [4, 6], 6, extra_K=1,
+                                          lambdas=(0.0,))
+    scales = {k: np.percentile(v[v > 0], 99.9) for k, v in calib.items()}
+    assert res["scales"] == pytest.approx(scales)
+    # the reference binary K=6, α=1, in closed form: clipped floor to multiples of 2^-6,
+    # spikes = popcount of the level
+    ref_mse = ref_spikes = 0.0
+    for k, s in test.items():
+        x = s / scales[k]
+        level = np.clip(np.floor(np.maximum(x.astype(np.float32), 0) * 64), 0, 63).astype(int)
+        w = sizes[k] / 400
+        ref_mse += w * np.mean((level / 64 - np.maximum(x, 0)) ** 2)
+        ref_spikes += w * np.mean([bin(v).count("1") for v in level])
     assert res["reference"]["code"] == "binary_p_K6"
-    for w in res["winners"]:
-        assert w["mse"] <= res["reference"]["mse"] * (1 + 1e-9)
+    assert res["reference"]["mse"] == pytest.approx(ref_mse, rel=1e-9)
+    assert res["reference"]["mean_spikes"] == pytest.approx(ref_spikes, rel=1e-12)
+    # every chosen code, as saved for the converter, reproduces its row's numbers; the
+    # overall designed winner is among them and is as accurate as the reference, with fewer
+    # spikes
     assert chosen and all(c.name.startswith("relu_") and c.meta["input_scale"] == 1.0
                           for c in chosen)
     net = pd.DataFrame(res["rows"]).query("layer == 'network'").set_index("code")
+    for c in chosen:
+        mse, spikes = _network_numbers(c, test, scales, sizes)
+        row = net.loc[c.name[len("relu_"):]]
+        assert (row.mse, row.mean_spikes) == (pytest.approx(mse, rel=1e-9),
+                                              pytest.approx(spikes, rel=1e-12))
+    winners = pd.DataFrame(res["winners"])
+    best = winners[~winners.family.isin(["binary", "binary_max"])].iloc[0]
+    by_name = {c.name: c for c in chosen}
+    mse, spikes = _network_numbers(by_name[f"relu_{best.code}"], test, scales, sizes)
+    assert mse <= ref_mse * (1 + 1e-9) and spikes < ref_spikes
+    assert best.spike_saving_pct == pytest.approx(100 * (1 - spikes / ref_spikes), rel=1e-9)
     # rounding (midpoint) halves the floor code's error on smooth densities: ~1/4 of the MSE
     assert net.loc["rounded_K6", "mse"] < 0.5 * net.loc["binary_p_K6", "mse"]

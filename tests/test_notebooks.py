@@ -1,23 +1,243 @@
 """Notebook hygiene (parameters cell, stripped outputs, profile coverage) and papermill runs
-of every notebook in the quick profile, in order."""
+of every notebook in the quick profile, in order, chained through a freshly emptied
+build/quick: 01 writes the models 03-05 read, 02/03 the codes 04-06 read, 07 draws the
+poster from the quick results. After each run the files it wrote are checked."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import shutil
+from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from helpers.notebooks import (load_profile, notebooks_on_disk, profile_problems, run_notebook,
-                               static_problems)
-from helpers.paths import BUILD_DIR
+from helpers.notebooks import (load_profile, notebooks_on_disk, parameter_names,
+                               profile_problems, run_notebook, static_problems)
+from helpers.paths import BUILD_DIR, resolve
 
 NOTEBOOKS = notebooks_on_disk()
+QUICK_ROOT = BUILD_DIR / "quick"
+#: Notebook prefix -> the notebooks whose quick outputs it reads.
+READS = {"03": ("01", "02"), "04": ("01", "02", "03"), "05": ("01", "02", "03"),
+         "07": ("02", "03", "04", "05")}
 
 
+def non_finite_numbers(tree: Any, where: str = "$") -> list[str]:
+    """JSON paths of every number in ``tree`` (nested dicts/lists) that is NaN or infinite."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in non_finite_numbers(v, f"{where}.{k}")]
+    if isinstance(tree, list):
+        return [p for i, v in enumerate(tree) for p in non_finite_numbers(v, f"{where}[{i}]")]
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return [where]
+    return []
+
+
+def test_non_finite_numbers_finds_nan_and_inf_anywhere():
+    tree = json.loads('{"a": 1, "b": [0.5, NaN, {"c": Infinity, "d": null, "e": "nan"}],'
+                      ' "f": {"g": -Infinity, "h": true}}')
+    assert non_finite_numbers(tree) == ["$.b[1]", "$.b[2].c", "$.f.g"]
+    assert non_finite_numbers({"rows": [{"x": 1.0, "y": None}]}) == []
+
+
+def _json(path: Path) -> Any:
+    assert path.is_file(), f"{path} was not written"
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    bad = non_finite_numbers(obj)
+    assert bad == [], f"{path}: non-finite numbers at {bad[:10]}"
+    return obj
+
+
+def _figures(root: Path, *names: str) -> None:
+    for name in names:
+        for ext in ("png", "pdf"):
+            f = root / "figures" / f"{name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 0, f"{f} was not written"
+
+
+def _rows_ok(rows: list[dict], keys: set[str], n_key: str | None = None, n: int | None = None):
+    for r in rows:
+        assert keys <= set(r), f"row lacks {keys - set(r)}: {r}"
+        for k in ("ann_accuracy", "snn_accuracy", "accuracy", "same_prediction"):
+            if r.get(k) is not None:
+                assert 0.0 <= r[k] <= 1.0, (k, r)
+        if n_key:
+            assert r[n_key] == n, (n_key, r)
+
+
+# -- what each quick run must write -------------------------------------------------------
+def check_01(root: Path, p: dict) -> None:
+    from helpers.ann.resnet import REQUIRED_CARD_KEYS
+
+    models = dict(p["epochs"])
+    if p.get("nobn_epochs"):
+        models["relu_nobn"] = p["nobn_epochs"]
+    for suffix, epochs in models.items():
+        name = f"resnet20_{suffix}"
+        assert (root / "data" / "models" / f"{name}.keras").stat().st_size > 0
+        card = _json(root / "data" / "models" / f"{name}.json")
+        assert set(REQUIRED_CARD_KEYS) <= set(card) and card["name"] == name
+        assert card["epochs"] == epochs and len(card["history"]["loss"]) == epochs
+        assert (card["n_train"], card["n_test"]) == (p["n_train"], p["n_test"])
+        assert 0.0 <= card["test_accuracy"] <= 1.0
+    _figures(root, "01_training_curves")
+
+
+def check_02(root: Path, p: dict) -> None:
+    res = _json(root / "data" / "results" / "fitting.json")
+    assert {"x_range", "n_eval", "seed", "comparison", "error_vs_K"} <= set(res)
+    assert res["n_eval"] == p["n_eval"]
+    assert len(res["comparison"]) == 2 * len(p["K_main"])     # ours and the reference each
+    sweep = {act: set(p["K_sweep"]) | {K} for act, K in p["K_main"].items()}
+    assert len(res["error_vs_K"]) == sum(map(len, sweep.values())) + len(sweep["relu"])
+    _rows_ok(res["error_vs_K"], {"activation", "K", "family", "mse", "mean_spikes"})
+    for act, Ks in sweep.items():
+        for K in Ks:
+            code = _json(root / "data" / "codes" / f"fitted_{act}_K{K}.json")
+            assert code["K"] == K == len(code["h"]) and code["activation"] == act
+    _json(root / "data" / "codes" / f"binary_K{p['K_main']['relu']}.json")
+    _figures(root, "02_fs_approximations", "02_error_vs_K", "02_spikes_vs_x", "02_fs_trace")
+
+
+def check_03(root: Path, p: dict) -> None:
+    res = _json(root / "data" / "results" / "codes.json")
+    assert {"protocol", "histograms", "relu", "smooth_rows"} <= set(res)
+    proto = res["protocol"]
+    assert (proto["n_calib"], proto["n_test"], proto["K_ref"]) == (p["n_calib"], p["n_test"],
+                                                                   p["K_ref"])
+    relu = res["relu"]
+    assert relu["reference"]["code"] == f"binary_p_K{p['K_ref']}"
+    layers = set(relu["scales"])
+    assert layers and layers == set(res["histograms"]["relu"]["density"])
+    per_code: dict[str, list[str]] = {}
+    for r in relu["rows"]:
+        per_code.setdefault(r["code"], []).append(r["layer"])
+    for code, ls in per_code.items():     # every candidate on every layer, plus the network
+        assert sorted(ls) == sorted(layers | {"network"}), code
+    Ks = {r["K"] for r in relu["rows"]}
+    assert Ks == set(range(min(p["K_list"]), max(p["K_list"]) + p["extra_K"] + 1))
+    for K in p["K_list"]:
+        assert f"binary_p_K{K}" in per_code
+    for K in p["fit_K"]:
+        for lam in p["fit_lambdas"]:
+            assert f"fitted_density_lam{lam:g}_K{K}" in per_code
+    relu_codes = sorted((root / "data" / "codes").glob("relu_*.json"))
+    assert relu_codes, "notebook 03 saved no ReLU code"
+    for f in relu_codes:
+        assert f.stem[len("relu_"):] in per_code and _json(f)["input_scale"] == 1.0
+    smooth = {r["activation"] for r in res["smooth_rows"]}
+    assert smooth == {"silu", "sigmoid"}
+    for act in smooth:
+        for K in p["smooth_K"]:
+            assert _json(root / "data" / "codes" / f"{act}_density_K{K}.json")["K"] == K
+        uniform = {r["code"] for r in res["smooth_rows"] if r["activation"] == act}
+        assert any(c.startswith(f"fitted_{act}_K") for c in uniform), "02's fits not read"
+    _figures(root, "03_preactivations", "03_pareto_relu", "03_relu_per_layer", "03_smooth_codes")
+
+
+def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
+                          fs_input_K) -> list[tuple[str, int, str]]:
+    """(code, K, input_mode) of every conversion notebooks 04/05 must report."""
+    from helpers.fs.codes import saved_codes_for
+
+    out = []
+    for act in p["models"]:
+        saved = [(c.name, c.K) for c in saved_codes_for(act, root / "data" / "codes")]
+        cands = saved[:p["max_codes"]]
+        if act == "relu":
+            cands = [(f"binary_K{K}", K) for K in binary_K] + cands
+        for name, K in cands:
+            ms = modes if act == "relu" else ["analog"]
+            if fs_input_K is not None and K not in fs_input_K:
+                ms = [m for m in ms if m != "fs"]
+            out += [(name, K, m) for m in ms]
+    return out
+
+
+def check_04(root: Path, p: dict) -> None:
+    res = _json(root / "data" / "results" / "conversion.json")
+    assert {"n_check", "n_sim", "n_calib", "seed", "rows", "agreement", "raster"} <= set(res)
+    assert (res["n_check"], res["n_sim"], res["n_calib"]) == (p["n_check"], p["n_sim"],
+                                                              p["n_calib"])
+    expected = _expected_conversions(root, p, [p.get("binary_K", 8)],
+                                     p.get("input_modes", ["analog", "fs"]),
+                                     p.get("fs_input_K", [8]))
+    got = [(r["code"], r["K"], r["input_mode"]) for r in res["rows"]]
+    assert sorted(got) == sorted(expected)
+    _rows_ok(res["rows"], {"model", "code", "snn_accuracy", "mean_spikes_per_neuron",
+                           "energy_ratio"}, "n_test", p["n_check"])
+    assert len(res["agreement"]) == len(expected)
+    _rows_ok(res["agreement"], {"same_prediction", "max_abs_logit_diff"}, "n_images", p["n_sim"])
+    assert res["raster"]["total_spikes"] > 0
+    if (root / "data" / "results" / "mlgenn.json").is_file():      # only where pygenn imports
+        rows = _json(root / "data" / "results" / "mlgenn.json")["rows"]
+        assert {r["model"] for r in rows} == {j["model"] for j in p["mlgenn_jobs"]}
+        _rows_ok(rows, {"backend", "accuracy", "agreement_with_reference"}, "n_test",
+                 p["n_mlgenn"])
+    _figures(root, "04_raster")
+
+
+def check_05(root: Path, p: dict) -> None:
+    res = _json(root / "data" / "results" / "cifar10.json")
+    assert {"n_test", "n_rate", "n_calib", "precision", "seed", "rows", "energy"} <= set(res)
+    assert (res["n_test"], res["n_rate"], res["n_calib"]) == (p["n_test"], p["n_rate"],
+                                                              p["n_calib"])
+    fs = [r for r in res["rows"] if r["method"] == "fs"]
+    rate = [r for r in res["rows"] if r["method"] == "rate"]
+    expected = _expected_conversions(root, p, p["binary_K_list"], p["input_modes"],
+                                     p.get("fs_input_K", [8]))
+    assert sorted((r["code"], r["K"], r["input_mode"]) for r in fs) == sorted(expected)
+    _rows_ok(fs, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
+             p["n_test"])
+    assert len(rate) == len(p["rate_T"]) * len(p["rate_configs"])
+    _rows_ok(rate, {"T", "snn_accuracy", "mean_spikes_per_neuron"}, "n_test", p["n_rate"])
+    assert {r["T"] for r in rate} == set(p["rate_T"])
+    e = res["energy"]
+    assert {"code", "ratio", "precision", "table"} <= set(e) and e["ratio"] > 0 and e["table"]
+    _figures(root, "05_accuracy_vs_K", "05_accuracy_vs_spikes", "05_layer_spikes", "05_energy")
+
+
+def check_06(root: Path, p: dict) -> None:
+    res = _json(root / "data" / "results" / "imagenet.json")
+    assert {"n_calib", "n_eval", "ann", "seed", "rows", "agreement"} <= set(res)
+    assert (res["n_calib"], res["n_eval"]) == (p["n_calib"], p["n_images"] - p["n_calib"])
+    assert res["ann"]["n_images"] == p["n_images"]
+    # each binary K; the FS-input K also with FS-encoded input and with analog bottlenecks
+    n = len(p["K_list"]) + 2 * (p["fs_input_K"] in p["K_list"]) + len(p["designed_codes"])
+    assert len(res["rows"]) == n
+    _rows_ok(res["rows"], {"code", "snn_top1", "snn_top5", "mean_spikes_per_neuron"},
+             "n_images", res["n_eval"])
+    assert len(res["agreement"]) == (1 if p["n_sim"] and p["fs_input_K"] in p["K_list"] else 0)
+    _rows_ok(res["agreement"], {"same_prediction"}, "n_images", p["n_sim"])
+    _figures(root, "06_top1_vs_K", "06_layer_spikes")
+
+
+def check_07(root: Path, p: dict) -> None:
+    from helpers.report.poster import PANELS
+
+    out = root / "figures" / "poster"
+    pdf = out / "poster.pdf"
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+    optional = {"imagenet": "imagenet.json", "mlgenn": "mlgenn.json"}
+    for name in PANELS:
+        results = optional.get(name)
+        if results is None or (root / "data" / "results" / results).is_file():
+            _figures(root, f"poster/{name}")
+
+
+CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05,
+          "06": check_06, "07": check_07}
+
+
+# -- static checks ------------------------------------------------------------------------
 def test_there_are_notebooks():
     assert NOTEBOOKS and NOTEBOOKS[0].name == "01_ann_training.ipynb"
+    assert {nb.name[:2] for nb in NOTEBOOKS} == set(CHECKS), "add a check_NN for a new notebook"
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
@@ -30,7 +250,7 @@ def test_committed_notebook_is_stripped_and_has_parameters(nb):
     assert static_problems(nb) == []
 
 
-def test_checks_catch_outputs_missing_tag_and_unlisted(tmp_path):
+def test_checks_catch_outputs_missing_tag_unlisted_and_unknown_parameters(tmp_path):
     nb = new_notebook(cells=[new_code_cell("x = 1")])
     nb.cells[0].outputs = [new_output("stream", text="1")]
     nbformat.write(nb, tmp_path / "09_bad.ipynb")
@@ -38,19 +258,59 @@ def test_checks_catch_outputs_missing_tag_and_unlisted(tmp_path):
     assert any("parameters" in p for p in problems) and any("outputs" in p for p in problems)
     missing = profile_problems("quick", folder=tmp_path)
     assert any(p.startswith("09_bad.ipynb: not listed") for p in missing)
+    cell = new_code_cell("a = 1\nb, c = 2, 3", metadata={"tags": ["parameters"]})
+    nbformat.write(new_notebook(cells=[cell]), tmp_path / "01_ok.ipynb")
+    assert parameter_names(tmp_path / "01_ok.ipynb") == {"a", "b", "c"}
+    (tmp_path / "p.yaml").write_text("01_ok.ipynb: {a: 2, d: 4}\n")
+    problems = profile_problems(tmp_path / "p.yaml", folder=tmp_path)
+    assert [p for p in problems if "01_ok" in p] == [
+        "01_ok.ipynb: profile " + str(tmp_path / "p.yaml") + " passes ['d'], which its "
+        "parameters cell does not define; add them there (with defaults) or drop them from "
+        "the profile"]
 
 
+def test_quick_profile_chains_through_build_quick():
+    params = load_profile("quick")
+    by_name = {nb.name: nb for nb in NOTEBOOKS}
+    for name, p in params.items():
+        assert resolve(p.get("output_root")) == QUICK_ROOT, f"{name} must write build/quick"
+        if "input_root" in parameter_names(by_name[name]):
+            assert resolve(p.get("input_root")) == QUICK_ROOT, f"{name} must read build/quick"
+    p01 = params["01_ann_training.ipynb"]
+    trained = {f"resnet20_{a}" for a, e in p01["epochs"].items() if e}
+    trained |= {"resnet20_relu_nobn"} if p01.get("nobn_epochs") else set()
+    for name in ("03_code_design.ipynb", "04_conversion.ipynb", "05_cifar10_evaluation.ipynb"):
+        for m in params[name].get("models", {}).values():
+            assert m in trained, f"{name} reads {m}, which notebook 01 quick does not train"
+    for job in params["04_conversion.ipynb"].get("mlgenn_jobs", []):
+        assert job["model"] in trained, f"mlGeNN job {job} needs a model notebook 01 trains"
+
+
+# -- the chained quick runs ---------------------------------------------------------------
+@pytest.fixture(scope="session")
+def quick_chain():
+    """Empties build/quick once per test session; records the notebooks that ran there."""
+    assert QUICK_ROOT.resolve().is_relative_to(BUILD_DIR.resolve())
+    if QUICK_ROOT.exists():
+        shutil.rmtree(QUICK_ROOT)
+    QUICK_ROOT.mkdir(parents=True)
+    return set()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_in_quick_profile(nb, cifar10_dir):
-    if nb.name.startswith("06_") and not os.environ.get("IMAGENET_DIR"):
+def test_notebook_runs_in_quick_profile(nb, cifar10_dir, quick_chain):
+    prefix = nb.name[:2]
+    if prefix == "06" and not os.environ.get("IMAGENET_DIR"):
         if os.environ.get("CI"):
             pytest.fail("CI must set IMAGENET_DIR for notebook 06")
         pytest.skip("set IMAGENET_DIR (ImageNet validation images) to run notebook 06")
+    missing = [r for r in READS.get(prefix, ()) if r not in quick_chain]
+    if missing:
+        pytest.skip(f"{nb.name} reads the quick outputs of notebooks {missing}, which did not "
+                    "run in this session; run the whole chain: pytest tests/test_notebooks.py")
     params = load_profile("quick")[nb.name]
-    assert str(params.get("output_root", "")).startswith("build/"), \
-        "quick runs must write under build/, never over data/"
     out = run_notebook(nb, params, BUILD_DIR / "executed" / "quick")
-    executed = nbformat.read(out, as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
-    assert not errors
+    assert out.is_file()
+    CHECKS[prefix](QUICK_ROOT, params)
+    quick_chain.add(prefix)

@@ -7,7 +7,8 @@ import numpy as np
 from PIL import Image
 
 from helpers.paths import REPO_ROOT, project_dirs, resolve
-from helpers.report.panels import plot_training_curves, savefig, set_style
+from helpers.report.panels import plot_training_curves
+from helpers.report.style import savefig, set_style
 from helpers.seeding import DEFAULT_SEED, set_seed
 
 

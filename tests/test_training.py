@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from helpers.ann.resnet import REQUIRED_CARD_KEYS, load_model, model_paths, resnet_cifar
 from helpers.ann.schedules import OneCycle
-from helpers.ann.training import TrainConfig, augment_batch, train_or_load
+from helpers.ann.training import TrainConfig, augment_batch, card_mismatch, train_or_load
 
 
 def test_augment_gives_crops_of_padded_image_and_flips_half():
@@ -80,26 +80,77 @@ def test_bad_architecture_arguments():
         resnet_cifar(20, "tanh")
 
 
-def test_train_then_reuse(tmp_path):
-    rng = np.random.default_rng(0)
+def _tiny_data(tmp_path, n_train=64):
     from helpers.data import Cifar10
 
-    data = Cifar10(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 64),
+    rng = np.random.default_rng(0)
+    return Cifar10(rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+                   rng.integers(0, 10, n_train),
                    rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 32),
                    tmp_path)
+
+
+MEAN, STD = [120.0] * 3, [60.0] * 3
+
+
+@pytest.mark.slow
+def test_train_then_reuse_only_on_an_exact_match(tmp_path, capsys):
+    data = _tiny_data(tmp_path)
     cfg = TrainConfig(name="tiny", depth=8, width=4, epochs=1, batch_size=32, seed=3)
-    model, card = train_or_load(cfg, data, [120.0] * 3, [60.0] * 3, tmp_path, reuse=True)
+    model, card = train_or_load(cfg, data, MEAN, STD, tmp_path, reuse=True,
+                                checkpoint_dir=tmp_path / "ck", progress=False)
     assert set(REQUIRED_CARD_KEYS) <= set(card) and card["n_test"] == 32
-    assert len(card["history"]["loss"]) == 1
-    again, card2 = train_or_load(cfg, data, [120.0] * 3, [60.0] * 3, tmp_path, reuse=True)
+    assert len(card["history"]["loss"]) == 1 and card["config"]["max_lr"] == 0.1
+    again, card2 = train_or_load(cfg, data, MEAN, STD, tmp_path, reuse=True, progress=False)
     assert card2 == card
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.warns(UserWarning, match="re-using .* trained for 1 epochs"):
-        train_or_load(TrainConfig(name="tiny", depth=8, width=4, epochs=5), data,
-                      [120.0] * 3, [60.0] * 3, tmp_path, reuse=True)
+    other = TrainConfig(name="tiny", depth=8, width=4, epochs=1, batch_size=32, seed=3,
+                        max_lr=0.05)
+    assert card_mismatch(card, other) == "max_lr: card 0.1 -> asked 0.05"
+    _, card3 = train_or_load(other, data, MEAN, STD, tmp_path, reuse=True,
+                             checkpoint_dir=tmp_path / "ck2", progress=False)
+    assert "retraining tiny: max_lr: card 0.1 -> asked 0.05" in capsys.readouterr().out
+    assert card3["config"]["max_lr"] == 0.05
     with pytest.raises(FileNotFoundError, match="01_ann_training"):
         load_model(model_paths(tmp_path, "absent")[0])
+
+
+def test_legacy_card_is_compared_field_by_field():
+    card = {"name": "m", "activation": "relu", "epochs": 30, "seed": 1234, "n_train": 50_000,
+            "hyperparameters": {"batch_size": 128, "max_lr": 0.1, "momentum": 0.9,
+                                "l2": 2.5e-4}}
+    assert card_mismatch(card, TrainConfig(name="m", epochs=30)) is None
+    assert card_mismatch(card, TrainConfig(name="m", epochs=12)) == "epochs: card 30 -> asked 12"
+    assert card_mismatch(card, TrainConfig(name="m", epochs=30, n_train=45_000)) == \
+        "n_train: card None -> asked 45000"
+
+
+@pytest.mark.slow
+def test_validation_split_and_resume_equal_an_uninterrupted_run(tmp_path):
+    data = _tiny_data(tmp_path, n_train=80)
+    cfg = TrainConfig(name="split", depth=8, width=4, epochs=2, batch_size=32, seed=5,
+                      n_train=64)
+    full, card = train_or_load(cfg, data, MEAN, STD, tmp_path / "a", reuse=False,
+                               checkpoint_dir=tmp_path / "ck_a", progress=False)
+    assert (card["n_train"], card["n_val"]) == (64, 16)
+    assert len(card["history"]["val_accuracy"]) == 2
+    assert card["val_accuracy"] == card["history"]["val_accuracy"][-1]
+    # the same run stopped after epoch 1 (what _fit leaves behind), then resumed
+    from helpers.ann import training
+
+    ck = tmp_path / "ck_b"
+    x, y, val = training._split(cfg, data, MEAN, STD)
+    seq = training.AugmentedSequence(x, y, MEAN, STD, cfg.batch_size, cfg.seed)
+    model = training._build(cfg, len(seq) * cfg.epochs, tmp_path)
+    model.fit(seq, epochs=1, verbose=0, shuffle=False, validation_data=val)
+    tf.train.Checkpoint(model=model, optimizer=model.optimizer).write(str(ck / "ckpt"))
+    training.write_json(ck / "state.json", {"config": training.config_dict(cfg), "epoch": 1,
+                                            "history": {}, "seconds": 0.0})
+    resumed, _ = train_or_load(cfg, data, MEAN, STD, tmp_path / "b", reuse=False,
+                               checkpoint_dir=ck, progress=False)
+    for a, b in zip(full.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 def test_no_bn_variant_has_no_bn_no_biases_and_zero_residual_branches():
@@ -115,6 +166,7 @@ def test_no_bn_variant_has_no_bn_no_biases_and_zero_residual_branches():
     assert np.all(np.isfinite(m(x).numpy()))
 
 
+@pytest.mark.slow
 def test_committed_models_reproduce_their_cards(cifar10):
     """The check notebook 01 runs with verify=True: every committed model, re-loaded and
     evaluated on the full test set, gives its card's accuracy (at most one image apart)."""

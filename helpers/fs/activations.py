@@ -1,12 +1,14 @@
 """Reference activation functions (NumPy, float64) that FS codes approximate.
 
 Names follow the project: "relu", "silu" (= Keras "swish", x * sigmoid(x)), "sigmoid",
-"relu6" (min(max(x, 0), 6), used by EfficientNet-Lite).
+"relu6" (min(max(x, 0), 6), used by EfficientNet-Lite). The converter also names the signed
+identity neurons of a spiking linear bottleneck "identity". The maps between Keras and
+project names live here too (pure data, no TensorFlow).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,6 +30,16 @@ def silu(x: np.ndarray) -> np.ndarray:
 def relu6(x: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(x, dtype=np.float64), 0.0, 6.0)
 
+
+#: Keras activation name -> project name (None: a linear activation, no neurons needed).
+KERAS_TO_PROJECT: dict[str, str | None] = {"relu": "relu", "swish": "silu", "silu": "silu",
+                                           "sigmoid": "sigmoid", "relu6": "relu6",
+                                           "linear": None}
+#: Project name -> Keras ``Activation`` name, for exporting an FS network as a Keras model
+#: ("identity": the signed identity neurons of a linear bottleneck; "relu6" is not listed: it
+#: is exported as a ``ReLU(6.0)`` layer).
+PROJECT_TO_KERAS: dict[str, str] = {"relu": "relu", "silu": "swish", "sigmoid": "sigmoid",
+                                    "identity": "linear"}
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": relu, "silu": silu, "swish": silu, "sigmoid": sigmoid, "relu6": relu6}

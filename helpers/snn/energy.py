@@ -3,14 +3,14 @@
 * ANN: multiply-accumulates (MACs) of every Conv2D / DepthwiseConv2D / Dense layer (pooling
   and residual additions are not counted -- they are few and the same in both networks);
 * SNN: synaptic operations = Σ over spikes of the spiking neuron's fan-out (accumulates,
-  ACs), as returned by :class:`helpers.snn.convert.FSNetwork` per layer; with an analog first
+  ACs), as returned by :class:`helpers.snn.network.FSNetwork` per layer; with an analog first
   layer its MACs are counted as MACs.
 
 Energy per operation, 45 nm CMOS (M. Horowitz, "Computing's energy problem (and what we can
 do about it)", ISSCC 2014, Fig. 1.1.9): 32-bit float multiply 3.7 pJ + add 0.9 pJ, so a MAC
 costs 4.6 pJ and an AC 0.9 pJ; 32-bit integer multiply 3.1 pJ, add 0.1 pJ -- the "int32"
-pair 3.1 / 0.1 pJ (one seed project quoted these numbers in mJ, which is wrong by 10^9; the
-units here are picojoules).
+pair 3.1 / 0.1 pJ. The units are picojoules (the same numbers read as mJ would be off by
+10^9).
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def energy_table(ann_layer_macs: dict[str, int], snn_synops: dict[str, float],
     ``ann_layer_macs``: MACs per ANN layer; ``snn_synops``: synaptic operations per FS layer
     (the spikes of that layer times their fan-out); ``analog_macs``: MACs the SNN still
     does on non-spiking inputs -- the first layer when it receives the analog image, and
-    linear layers fed by another linear layer (e.g. EfficientNet's linear bottlenecks). Returns a pandas DataFrame with
-    rows for every layer plus a ``total`` row, and the SNN/ANN energy ratio.
+    linear layers fed by another linear layer (e.g. EfficientNet's linear bottlenecks).
+    Returns a pandas DataFrame with rows for every layer plus a ``total`` row, and the SNN/ANN
+    energy ratio.
     """
     import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Event-level, time-stepped simulation of a converted FS network (:mod:`helpers.snn.convert`).
+"""Event-level, time-stepped simulation of a network converted by :mod:`helpers.snn.convert`.
 
 The network is cut at its FS layers into a *synaptic* map ``S`` (convolutions, pooling,
 residual adds: everything between spiking layers). Each FS layer fires during its own window
@@ -9,7 +9,7 @@ it). When the window opens, the neuron starts from the integrated input and runs
 ``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
 Latency is ``(last stage + 1) * K`` steps and grows with depth.
 
-The result must equal :meth:`helpers.snn.convert.FSNetwork.run` (identical predictions, logits
+The result must equal :meth:`helpers.snn.network.FSNetwork.run` (identical predictions, logits
 equal to float tolerance): the evidence that the FS network is a spiking network and not an
 ANN with quantised activations.
 """
@@ -22,27 +22,81 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers.snn.convert import FSNetwork, _build
+from helpers.snn.graph import output_name
+from helpers.snn.network import FSNetwork, build_model
 
 
-def _cut_model(net: FSNetwork, mode: str):
-    ins = [n.name for n in net.graph if n.kind == "input"]
-    return _build(net.graph, ins, [_output_name(net)], net.folded, mode)[0]
+def _cut_model(net: FSNetwork, mode: str) -> tf.keras.Model:
+    return build_model(net.graph, output_name(net.graph), net.folded, mode)[0]
 
 
-def affine_model(net: FSNetwork):
+def affine_model(net: FSNetwork) -> tf.keras.Model:
     """The network cut at its FS layers: ``[image, FS outputs...] -> [pre-activations of every
     FS layer..., logits]`` with biases -- the constant currents when spikes are zero."""
     return _cut_model(net, "split")
 
 
-def _split_models(net: FSNetwork):
-    return affine_model(net), _cut_model(net, "linear")
+def _fire(v: list[np.ndarray], code: tuple[np.ndarray, np.ndarray, np.ndarray], t: int
+          ) -> list[np.ndarray]:
+    """Step ``t`` of FS neurons with membranes ``v`` (one array, two for signed neurons):
+    the spikes ``z = Θ(v - T(t))``; ``v`` is reset in place by ``h(t) z``."""
+    h, T, _ = code
+    one = np.float32(1)
+    zs = []
+    for k, vv in enumerate(v):
+        z = ((vv - T[t]) / (np.abs(vv) + one) >= 0).astype(np.float32)
+        v[k] = vv - h[t] * z
+        zs.append(z)
+    return zs
 
 
-def _output_name(net: FSNetwork) -> str:
-    consumed = {i for n in net.graph for i in n.inputs}
-    return [n.name for n in net.graph if n.name not in consumed][-1]
+def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, linear, spike_shapes: list[tuple],
+                    codes: list[tuple], r: int | None, raster: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb``; if ``r``
+    is an index into the batch, that image's spikes are written into ``raster``."""
+    layers, K, has_input = net.layers, net.K, net.input_mode == "fs"
+    B = len(xb)
+    zeros_a = [np.zeros((B,) + shape, np.float32) for shape in spike_shapes]
+    img0 = np.zeros_like(xb) if has_input else xb
+    base = [o.numpy() for o in affine([img0] + zeros_a, training=False)]
+    acc, logits = base[:-1], base[-1]
+    v: list[Any] = [None] * len(layers)
+    counts = np.zeros((B, len(layers)))
+    if r is not None:
+        for info in layers:
+            raster[info.name] = np.zeros((K, info.n_neurons), bool)
+    for tau in range(net.latency_timesteps):
+        u_img = np.zeros_like(xb)
+        u_act = [np.zeros_like(a) for a in zeros_a]
+        emitted = False
+        for j, info in enumerate(layers):
+            t = tau - info.stage * K
+            if not 0 <= t < info.code.K:
+                continue
+            is_input = has_input and j == 0
+            if t == 0:
+                start = xb if is_input else acc[j - has_input]
+                v[j] = [start.copy(), -start] if info.signed else [start.copy()]
+            zs = _fire(v[j], codes[j], t)
+            z_net = zs[0] - zs[1] if info.signed else zs[0]
+            n_z = sum(z.reshape(B, -1).sum(1) for z in zs)
+            counts[:, j] += n_z
+            if r is not None:
+                raster[info.name][t] = np.concatenate([z[r].ravel() for z in zs]) > 0
+            if not n_z.any():
+                continue
+            emitted = True
+            if is_input:
+                u_img = codes[j][2][t] * z_net
+            else:
+                u_act[j - has_input] = codes[j][2][t] * z_net
+        if emitted:
+            inc = [o.numpy() for o in linear([u_img] + u_act)]
+            for i in range(len(acc)):
+                acc[i] += inc[i]
+            logits = logits + inc[-1]
+    return logits, counts
 
 
 def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
@@ -57,76 +111,30 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
         raise NotImplementedError(
             "event-level simulation needs a purely synaptic network; this one keeps analog "
             "products (squeeze-excite). Convert without analog_products to simulate it")
-    affine, linear_model = _split_models(net)
+    affine, linear_model = affine_model(net), _cut_model(net, "linear")
+
     @tf.function(reduce_retracing=True)
     def linear(inputs):
         return linear_model(inputs, training=False)
 
-    layers = net.layers
-    has_input = net.input_mode == "fs"
-    K = net.K
-    T_total = net.latency_timesteps
+    spike_shapes = [tuple(t.shape[1:]) for t in linear_model.inputs[1:]]
     codes = [(info.code.h.astype(np.float32), info.code.T.astype(np.float32),
-              info.code.d.astype(np.float32)) for info in layers]
-    one = np.float32(1)
+              info.code.d.astype(np.float32)) for info in net.layers]
     all_logits, all_spikes = [], []
     raster: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(x), desc="event-level simulation", disable=not progress)
     for b0 in range(0, len(x), batch_size):
         xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
-        B = len(xb)
-        zeros_a = [np.zeros((B,) + tuple(t.shape[1:]), np.float32) for t in linear_model.inputs[1:]]
-        img0 = np.zeros_like(xb) if has_input else xb
-        base = [o.numpy() for o in affine([img0] + zeros_a, training=False)]
-        acc, logits = base[:-1], base[-1]
-        v: list[Any] = [None] * len(layers)
-        counts = np.zeros((B, len(layers)))
-        rec = raster_image is not None and b0 <= raster_image < b0 + B
-        if rec:
-            r = raster_image - b0
-            for info in layers:
-                raster[info.name] = np.zeros((K, info.n_neurons), bool)
-        for tau in range(T_total):
-            u_img = np.zeros_like(xb)
-            u_act = [np.zeros_like(a) for a in zeros_a]
-            emitted = False
-            for j, info in enumerate(layers):
-                t = tau - info.stage * K
-                if not 0 <= t < info.code.K:
-                    continue
-                h, T, d = codes[j]
-                is_input = has_input and j == 0
-                if t == 0:
-                    start = xb if is_input else acc[j - has_input]
-                    v[j] = [start.copy(), -start] if info.signed else [start.copy()]
-                zs = []
-                for k, vv in enumerate(v[j]):
-                    z = ((vv - T[t]) / (np.abs(vv) + one) >= 0).astype(np.float32)
-                    v[j][k] = vv - h[t] * z
-                    zs.append(z)
-                z_net = zs[0] - zs[1] if info.signed else zs[0]
-                n_z = sum(z.reshape(B, -1).sum(1) for z in zs)
-                counts[:, j] += n_z
-                if rec:
-                    raster[info.name][t] = np.concatenate([z[r].ravel() for z in zs]) > 0
-                if not n_z.any():
-                    continue
-                emitted = True
-                if is_input:
-                    u_img = d[t] * z_net
-                else:
-                    u_act[j - has_input] = d[t] * z_net
-            if emitted:
-                inc = [o.numpy() for o in linear([u_img] + u_act)]
-                for i in range(len(acc)):
-                    acc[i] += inc[i]
-                logits = logits + inc[-1]
+        rec = raster_image is not None and b0 <= raster_image < b0 + len(xb)
+        logits, counts = _simulate_batch(net, xb, affine, linear, spike_shapes, codes,
+                                         raster_image - b0 if rec else None, raster)
         all_logits.append(logits)
         all_spikes.append(counts)
-        bar.update(B)
+        bar.update(len(xb))
     bar.close()
     out = {"logits": np.concatenate(all_logits), "spikes": np.concatenate(all_spikes),
-           "latency_timesteps": T_total, "layer_names": [i.name for i in layers]}
+           "latency_timesteps": net.latency_timesteps,
+           "layer_names": [i.name for i in net.layers]}
     if raster_image is not None:
         out["raster"] = raster
     return out

@@ -9,8 +9,9 @@ import numpy as np
 
 from helpers.ann.metrics import accuracy
 from helpers.fs.neuron import FSCode
-from helpers.snn.convert import FSNetwork, convert
+from helpers.snn.convert import convert
 from helpers.snn.energy import ann_macs, energy_table
+from helpers.snn.network import FSNetwork
 
 
 def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
