@@ -1,7 +1,9 @@
-"""Results files: JSON written atomically (temporary file in the same folder, then rename).
+"""Results files: JSON written atomically, and the one atomic-write helper for every output.
 
-A crash or an unserialisable value half-way through a write never leaves a truncated file:
-the previous version stays intact until the new one is complete on disk.
+:func:`atomic_output` yields a temporary file in the target's folder and renames it over the
+target only once it is complete on disk, so a crash or an unserialisable value half-way
+through a write never leaves a truncated file: the previous version stays intact. JSON,
+figures, the poster, Keras models and cached weights are all written through it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +37,36 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically; return the path."""
+@contextmanager
+def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is synced and renamed over
+    ``path`` (mode 0644), on any error it is removed and ``path`` stays as it was.
+
+    The temporary name ends with ``suffix`` (default: ``path``'s own, e.g. ``.keras``), for
+    writers that choose the format from the name (Keras wants ``.weights.h5`` for weights).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = path.suffix if suffix is None else suffix
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are ordinary shared files
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    return Path(path)
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

@@ -11,12 +11,13 @@ from helpers.ann.preactivations import activation_layers, collect_preactivations
 from helpers.fs import codes, measure
 from helpers.fs import design as code_design
 from helpers.fs.neuron import fs_numpy
+from helpers.selection import fewest_spikes_at_error, pareto_front
 
 
 def test_pareto_front_matches_brute_force():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"mean_spikes": rng.uniform(0, 3, 200), "mse": rng.uniform(0, 1, 200)})
-    front = code_design.pareto_front(df)
+    front = pareto_front(df)
     brute = [i for i, r in df.iterrows()
              if not ((df.mean_spikes <= r.mean_spikes) & (df.mse < r.mse)).any()
              and not ((df.mean_spikes < r.mean_spikes) & (df.mse <= r.mse)).any()]
@@ -26,9 +27,9 @@ def test_pareto_front_matches_brute_force():
 def test_fewest_spikes_at_error_picks_cheapest_per_family():
     net = pd.DataFrame({"family": ["a", "a", "b", "b"], "code": ["a1", "a2", "b1", "b2"],
                         "mse": [1.0, 0.5, 0.4, 2.0], "mean_spikes": [1.0, 2.0, 3.0, 0.1]})
-    out = code_design.fewest_spikes_at_error(net, 1.0)
+    out = fewest_spikes_at_error(net, 1.0)
     assert out.code.tolist() == ["a1", "b1"]
-    assert code_design.fewest_spikes_at_error(net, 0.1).empty
+    assert fewest_spikes_at_error(net, 0.1).empty
 
 
 def test_layer_scale_and_network_weighting():

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.snn import mlgenn
 from helpers.fs.codes import binary
-from helpers.snn.convert import UnsupportedLayerError, convert
+from helpers.fs.neuron import FSCode
+from helpers.paths import REPO_ROOT
+from helpers.snn import mlgenn
+from helpers.snn.convert import convert
+from helpers.snn.graph import UnsupportedLayerError
+from helpers.snn.simulate import simulate
 
 HAVE_GENN = all(importlib.util.find_spec(m) for m in ("pygenn", "ml_genn", "ml_genn_tf"))
 
@@ -99,10 +103,6 @@ def test_fs_neuron_reproduces_mlgenn_fewspike_exactly(tmp_path):
                                             ("sigmoid", "fitted_sigmoid_K6")])
 def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
     _genn()
-    from helpers.fs.neuron import FSCode
-    from helpers.paths import REPO_ROOT
-    from helpers.snn.simulate import simulate
-
     code = binary(6, 1.0) if code_name == "binary" else FSCode.load(
         REPO_ROOT / "data" / "codes" / f"{code_name}.json")
     model = _residual_net(bias=True, bn=True, act="swish" if act == "silu" else act)
@@ -177,7 +177,7 @@ def test_b_signed_input_normalisation(tmp_path):
     assert 15.0 * 0.9449 - grid - 1e-3 <= r_ml.logits[0, 0] <= 15.0 * 0.9449 + 1e-3
 
 
-def test_c_datanorm_with_signed_poisson_input_fails_in_genn(tmp_path):
+def test_c_datanorm_with_signed_poisson_input_fails_in_genn(tmp_path, capfd):
     _genn()
     from ml_genn_tf.converters import DataNorm
 
@@ -193,8 +193,15 @@ def test_c_datanorm_with_signed_poisson_input_fails_in_genn(tmp_path):
         compiled.genn_model.build(path_to_model=str(tmp_path) + "/")
 
     build(False)                       # unsigned Poisson input: builds
-    with pytest.raises(Exception):     # pinned upstream behaviour (mlGeNN 2.3.1 / GeNN 5.4)
+    capfd.readouterr()
+    # pinned upstream behaviour (mlGeNN 2.3.1 / GeNN 5.4): signed PoissonInput adds a negative
+    # threshold condition reading Input_pre, which GeNN's presynaptic event threshold does not
+    # define; GeNN logs why (on stdout) and raises a RuntimeError without a message
+    with pytest.raises(RuntimeError):
         build(True)
+    log = capfd.readouterr().out
+    assert "presynaptic event threshold condition" in log
+    assert "Error at 'Input_pre': Undefined identifier" in log
 
 
 def _conv_flatten_dense(bias: bool):
@@ -210,10 +217,10 @@ def _conv_flatten_dense(bias: bool):
 
 def test_d_conv_flatten_dense_fails_in_mlgenn_and_works_here(tmp_path):
     _genn()
-    from helpers.snn.simulate import simulate
-
     x = np.random.default_rng(2).normal(size=(6, 6, 6, 2)).astype(np.float32)
-    with pytest.raises(Exception):     # pinned upstream behaviour: shape mismatch
+    # pinned upstream behaviour (mlGeNN 2.3.1): Conv2D -> Flatten -> Dense is refused
+    with pytest.raises(RuntimeError, match=r"Target layer shape \(2, 2, 3\) doesn't match "
+                                           r"flattened output shape \(12,\)"):
         mlgenn.run_fewspike(_conv_flatten_dense(False), x, x, 8, code_dir=tmp_path,
                             progress=False)
     net = convert(_conv_flatten_dense(True), binary(8, 1.0), x)

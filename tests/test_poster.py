@@ -1,16 +1,22 @@
-"""Poster panels from small synthetic results files."""
+"""Poster panels from small synthetic results files, and the display names they show."""
 
 from __future__ import annotations
 
 import json
+import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from helpers.fs import codes
-from helpers.report import poster
 from helpers.fs.neuron import FSCode
+from helpers.report import poster
+from helpers.report.style import code_label, model_label, savefig
 from helpers.results import write_json
+
+#: What an identifier looks like: snake_case words, a λ tag or a K suffix.
+IDENTIFIER = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]|lam\d|_K\d")
 
 
 def _fs_row(model, code, family, K, acc, spikes, mode="analog"):
@@ -37,12 +43,14 @@ def root(tmp_path):
                        for a in ("relu", "silu") for K in (2, 4)]})
     net_rows = [{"code": f"{f}_K{K}", "family": f, "K": K, "layer": "network",
                  "mse": 1e-3 / K ** 2, "mae": 0.0, "mean_spikes": 0.2 * K}
-                for f in ("binary", "fibonacci") for K in (4, 6, 8)]
+                for f in ("binary", "binary_max", "fibonacci") for K in (4, 6, 8)]
     write_json(rdir / "codes.json", {"relu": {"rows": net_rows, "reference": net_rows[2],
                                               "winners": net_rows[:1]}, "smooth_rows": []})
     rows = [_fs_row("resnet20_relu", f"binary_K{K}", "binary", K, 0.85 + 0.01 * K, 0.2 * K)
             for K in (4, 6, 8)]
     rows.append(_fs_row("resnet20_relu", "relu_fib_K6", "fibonacci", 6, 0.905, 0.8))
+    rows.append(_fs_row("resnet20_relu", "relu_fitted_density_lam1e-05_K6", "fitted", 6, 0.9, 0.7))
+    rows.append(_fs_row("resnet20_silu", "fitted_silu_K8", "fitted", 8, 0.88, 1.9))
     rows += [{"model": "resnet20_relu", "method": "rate", "code": "rate_max_constant",
               "family": "rate", "K": None, "T": T, "input_mode": "constant",
               "ann_accuracy": 0.91, "snn_accuracy": 0.5 + T / 1000,
@@ -52,14 +60,18 @@ def root(tmp_path):
         "table": [{"layer": "c", "network": "ANN", "energy_pj": 1e6},
                   {"layer": "c", "network": "SNN", "energy_pj": 2.5e5}]}})
     write_json(rdir / "conversion.json", {"rows": [], "agreement": [], "raster": {
-        "image": 0, "K": 2, "latency_timesteps": 4, "total_spikes": 3, "model": "m", "code": "c",
+        "image": 0, "K": 2, "latency_timesteps": 4, "total_spikes": 3,
+        "model": "resnet20_relu", "code": "binary_K2",
         "layers": [{"name": "a", "stage": 0, "n_shown": 2, "spikes": [0, 1, 1, 0],
                     "spikes_per_neuron": 1.0},
                    {"name": "b", "stage": 1, "n_shown": 2, "spikes": [1, 1],
                     "spikes_per_neuron": 0.5}]}})
     write_json(rdir / "imagenet.json", {"rows": [
         {"code": f"binary_K{K}", "family": "binary", "K": K, "snn_accuracy": 0.7 + 0.01 * K, "ann_accuracy": 0.83,
-         "accuracy_gap_pp": 13 - K, "mean_spikes_per_neuron": 0.3 * K} for K in (4, 8)]})
+         "accuracy_gap_pp": 13 - K, "mean_spikes_per_neuron": 0.3 * K} for K in (4, 8)] + [
+        {"code": "relu_distaware_lam0_K6", "family": "distribution_aware", "K": 6,
+         "snn_accuracy": 0.75, "ann_accuracy": 0.83, "accuracy_gap_pp": 8.0,
+         "mean_spikes_per_neuron": 1.5}]})
     write_json(rdir / "mlgenn.json", {"n_test": 100, "rows": [
         {"model": "m", "backend": "GeNN single_threaded_cpu: our FS neuron", "code": "binary_K8",
          "K": 8, "accuracy": 0.9, "agreement_with_reference": 0.994,
@@ -96,7 +108,8 @@ def test_mlgenn_anchor_is_read_from_the_results_file(root):
 
 def test_headline_numbers_follow_the_results_file(root):
     text = poster.headline_text(poster.headline_numbers(root))
-    assert any("90.50 %" in t and "relu_fib_K6" in t and "0.80 spikes" in t for t in text)
+    assert any("90.50 % with code “Fibonacci, K = 6”" in t and "0.80 spikes" in t for t in text)
+    assert any("75.0 % top-1 with code “distribution-aware, K = 6”" in t for t in text)
     assert any("On GeNN (100 CIFAR-10 images)" in t and "≥ 99.4 %" in t for t in text)
     assert any("SNN / ANN = 0.250" in t for t in text)
     path = root / "data" / "results" / "cifar10.json"
@@ -123,3 +136,59 @@ def test_missing_results_are_skipped_with_a_message(root, tmp_path):
     assert all(s.startswith("skipped") for s in poster.draw_panels(empty, tmp_path / "e").values())
     assert poster.headline_text(poster.headline_numbers(empty)) == [
         "(no results files yet: run notebooks 01-06)"]
+
+
+def test_code_and_model_display_names():
+    assert code_label("relu_fitted_density_lam1e-05_K6") == "density-fitted, K = 6"
+    assert code_label("relu_fitted_density_lam1e-05_K6", with_lambda=True) == \
+        "density-fitted (λ = 1e-05), K = 6"
+    assert code_label("binary_K8") == "binary, K = 8"
+    assert code_label("binary_max_K4") == "binary, α = max, K = 4"
+    assert code_label("rate_max_constant") == "rate, max-norm, constant input"
+    assert code_label("rate_percentile_poisson") == "rate, percentile-norm, Poisson input"
+    assert code_label("fitted_silu_K12") == "fitted, K = 12"
+    assert code_label("sigmoid_density_K8") == "density-fitted, K = 8"
+    assert code_label("sm_sigmoid_K12") == "Stöckl & Maass, K = 12"
+    assert code_label("relu_distaware_lam0_K6") == "distribution-aware, K = 6"
+    assert code_label("float_r2.5_K4") == "float-like, radix 2.5, K = 4"
+    assert code_label("binary_K8 (mlGeNN α)") == "binary, K = 8 (mlGeNN α)"
+    assert code_label("new_family_K3") == "new family, K = 3"
+    assert model_label("resnet20_relu_nobn") == "ResNet-20, ReLU, no BatchNorm"
+    assert model_label("resnet20_silu") == "ResNet-20, SiLU"
+
+
+def test_panel_legends_and_titles_show_no_identifiers(root):
+    src = poster.Sources(root)
+    shown = {}
+    for name, (fn, size, _) in poster.PANELS.items():
+        fig = plt.figure(figsize=size, layout="constrained")
+        fn(src, fig)
+        shown[name] = [t.get_text() for ax in fig.axes if ax.get_legend()
+                       for t in ax.get_legend().get_texts()] + [ax.get_title() for ax in fig.axes]
+        plt.close(fig)
+    assert "FS: Fibonacci (φ radix)" in shown["accuracy_vs_spikes"]
+    assert "rate, max-norm, constant input" in shown["accuracy_vs_spikes"]
+    assert "ResNet-20, SiLU" in shown["cifar_accuracy_vs_K"]
+    assert sum(map(len, shown.values())) > 30
+    bad = {name: [t for t in texts if IDENTIFIER.search(t)] for name, texts in shown.items()}
+    assert bad == {name: [] for name in poster.PANELS}
+
+
+def test_failed_figure_save_keeps_the_old_figure(tmp_path, monkeypatch):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    _, pdf = savefig(fig, "f", tmp_path, dpi=20)
+    old = pdf.read_bytes()
+    real = fig.savefig
+
+    def save_then_fail(path, **kw):
+        real(path, **kw)
+        if kw.get("format") == "pdf":
+            raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", save_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        savefig(fig, "f", tmp_path, dpi=20)
+    plt.close(fig)
+    assert pdf.read_bytes() == old
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["f.pdf", "f.png"]

@@ -1,4 +1,4 @@
-"""Atomic JSON results files."""
+"""Atomic JSON results files and the atomic-output helper."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers.results import read_json, write_json
+from helpers.results import atomic_output, read_json, write_json
 
 
 def test_round_trip_with_numpy_values(tmp_path):
@@ -18,15 +18,28 @@ def test_round_trip_with_numpy_values(tmp_path):
     assert oct(os.stat(p).st_mode & 0o777) == oct(0o644)
 
 
-def test_failed_serialisation_keeps_old_file(tmp_path):
+def test_failure_during_the_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
     p = write_json(tmp_path / "r.json", {"v": 1})
-    with pytest.raises(TypeError):
-        write_json(p, {"v": object()})
-    assert json.loads(p.read_text()) == {"v": 1}
-    with pytest.raises(ValueError, match="non-finite"):
-        write_json(p, {"v": float("nan")})
+    written = []
+
+    def fsync_then_fail(fd):
+        # called once the new text is in the temporary file: record it, then fail
+        written.extend(json.loads(f.read_text()) for f in tmp_path.iterdir() if f != p)
+        raise OSError("I/O error")
+
+    monkeypatch.setattr("helpers.results.os.fsync", fsync_then_fail)
+    with pytest.raises(OSError, match="I/O error"):
+        write_json(p, {"v": 2})
+    assert written == [{"v": 2}]                      # the failure came after the write
     assert json.loads(p.read_text()) == {"v": 1}
     assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_non_finite_values_are_refused_with_the_fix(tmp_path):
+    p = write_json(tmp_path / "r.json", {"v": 1})
+    with pytest.raises(ValueError, match="non-finite float nan.*replace it with None"):
+        write_json(p, {"v": float("nan")})
+    assert json.loads(p.read_text()) == {"v": 1}
 
 
 def test_crash_during_rename_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
@@ -40,6 +53,34 @@ def test_crash_during_rename_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
         write_json(p, {"v": 2})
     assert json.loads(p.read_text()) == {"v": 1}
     assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_output_renames_a_complete_file_over_the_target(tmp_path):
+    target = tmp_path / "sub" / "fig.pdf"
+    with atomic_output(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.endswith(".pdf") and tmp != target
+        tmp.write_bytes(b"%PDF-new")
+        assert not target.exists()                    # nothing at the target until the end
+    assert target.read_bytes() == b"%PDF-new"
+    assert oct(os.stat(target).st_mode & 0o777) == oct(0o644)
+    assert [f.name for f in target.parent.iterdir()] == ["fig.pdf"]
+    with atomic_output(tmp_path / "w.weights.h5", suffix=".weights.h5") as tmp:
+        assert tmp.name.endswith(".tmp.weights.h5")
+        tmp.write_bytes(b"w")
+
+
+def test_atomic_output_error_in_the_block_keeps_target_and_removes_temp(tmp_path):
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="save failed"), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half a mod")
+        raise RuntimeError("save failed")
+    assert target.read_bytes() == b"old"
+    assert [f.name for f in tmp_path.iterdir()] == ["model.keras"]
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "new.keras") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("save failed")
+    assert [f.name for f in tmp_path.iterdir()] == ["model.keras"]
 
 
 def test_missing_results_file_message(tmp_path):

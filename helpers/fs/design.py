@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from helpers.fs import codes, measure
 from helpers.fs.fitting import density_grid, fit_code
 from helpers.fs.neuron import FSCode
+from helpers.selection import fewest_spikes_at_error
 
 
 def layer_scale(samples: np.ndarray, percentile: float = 99.9) -> float:
@@ -99,25 +100,6 @@ def _family(c: FSCode) -> str:
     if fam == "geometric":
         return "rounded" if c.meta.get("midpoint") else "binary"
     return fam
-
-
-def pareto_front(df: pd.DataFrame, x: str = "mean_spikes", y: str = "mse") -> pd.DataFrame:
-    """Rows of ``df`` not dominated in (fewer ``x``, lower ``y``), sorted by ``x``."""
-    d = df.sort_values([x, y])
-    keep, best = [], np.inf
-    for idx, val in zip(d.index, d[y]):
-        if val < best:
-            keep.append(idx)
-            best = val
-    return d.loc[keep]
-
-
-def fewest_spikes_at_error(net: pd.DataFrame, mse_target: float) -> pd.DataFrame:
-    """Per family, the code with the fewest mean spikes among those with ``mse <= target``."""
-    ok = net[net["mse"] <= mse_target * (1 + 1e-9)]
-    if ok.empty:
-        return ok
-    return ok.loc[ok.groupby("family")["mean_spikes"].idxmin()].sort_values("mean_spikes")
 
 
 def histograms(layers: dict[str, np.ndarray], bins: int = 200,

@@ -1,53 +1,34 @@
-"""One figure style for every notebook, and the one way figures are written to disk.
+"""The plotting functions shared by the notebooks and the poster.
 
-:func:`set_style` applies a seaborn theme with a colour-blind-safe palette;
-:func:`savefig` writes each figure as PNG (300 dpi) and PDF into ``figures/`` (or the
-profile's figures folder) atomically.
+Each function draws into axes it is given (or makes its own figure where said) and labels
+codes, families and networks with the display names of :mod:`helpers.report.style`, never
+with identifiers. Notebooks 01-06 and :mod:`helpers.report.poster` call the same functions,
+so a figure and its poster panel cannot drift apart.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
+import pandas as pd
 
-from helpers.paths import REPO_ROOT
+from helpers.fs import activations
+from helpers.fs.neuron import fs_numpy, fs_trace
+from helpers.report.style import (
+    ACTIVATION_COLORS,
+    FAMILY_COLORS,
+    code_label,
+    family_label,
+    family_of,
+    model_label,
+)
+from helpers.selection import pareto_front
 
-PALETTE = "colorblind"
-#: Consistent colours per activation across all figures.
-ACTIVATION_COLORS = dict(zip(("relu", "silu", "sigmoid"), sns.color_palette(PALETTE, 3)))
-
-
-def set_style(context: str = "notebook") -> None:
-    """Apply the project style (``context``: "paper", "notebook", "talk" or "poster")."""
-    sns.set_theme(context=context, style="whitegrid", palette=PALETTE)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight",
-                         "axes.spines.top": False, "axes.spines.right": False,
-                         "pdf.fonttype": 42})
-
-
-def savefig(fig: plt.Figure, name: str, figures_dir: str | Path | None = None,
-            dpi: int = 300) -> list[Path]:
-    """Save ``fig`` as ``<figures_dir>/<name>.png`` (``dpi``) and ``.pdf``; return both paths.
-
-    ``figures_dir`` defaults to the repository's ``figures/``; ``name`` may contain
-    sub-folders (e.g. ``"poster/accuracy"``). Each file is written to a temporary name and
-    renamed, so a failed save never leaves a half-written figure.
-    """
-    base = Path(figures_dir) if figures_dir is not None else REPO_ROOT / "figures"
-    paths = []
-    # no creation date in the PDF, so re-running a notebook leaves unchanged figures unchanged
-    for ext, kw in (("png", {"dpi": dpi}), ("pdf", {"metadata": {"CreationDate": None}})):
-        path = base / f"{name}.{ext}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.{ext}")
-        fig.savefig(tmp, format=ext, **kw)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+#: Published CIFAR-10 reference points ``{x: spikes per neuron, y: accuracy %, label}``,
+#: marked on the accuracy-vs-spikes figures.
+CIFAR10_ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-10 ResNet, K = 10"}]
 
 
 def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
@@ -62,14 +43,15 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
         c = ACTIVATION_COLORS.get(card["activation"])
         if card.get("batchnorm") is False:       # the BN-free variant: same activation, grey
             c = "dimgray"
+        name = model_label(card["name"])
         ep = range(1, len(h["loss"]) + 1)
-        ax_loss.plot(ep, h["loss"], color=c, label=f"{card['name']} train")
+        ax_loss.plot(ep, h["loss"], color=c, label=f"{name} train")
         if "val_loss" in h:
-            ax_loss.plot(ep, h["val_loss"], color=c, ls="--", label=f"{card['name']} test")
-        ax_acc.plot(ep, [100 * a for a in h["accuracy"]], color=c, label=f"{card['name']} train")
+            ax_loss.plot(ep, h["val_loss"], color=c, ls="--", label=f"{name} test")
+        ax_acc.plot(ep, [100 * a for a in h["accuracy"]], color=c, label=f"{name} train")
         if "val_accuracy" in h:
             ax_acc.plot(ep, [100 * a for a in h["val_accuracy"]], color=c, ls="--",
-                        label=f"{card['name']} test")
+                        label=f"{name} test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
     ax_acc.legend(fontsize="small", loc="lower right")
@@ -77,29 +59,8 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
     return fig
 
 
-#: Consistent colours per code family across all figures (and the poster).
-FAMILY_ORDER = ("binary", "rounded", "fibonacci", "float_like", "distribution_aware", "fitted",
-                "sm_published", "binary_max")
-FAMILY_COLORS = dict(zip(FAMILY_ORDER, sns.color_palette(PALETTE, len(FAMILY_ORDER))))
-FAMILY_LABELS = {"binary": "binary (mlGeNN code)", "binary_max": "binary, α = max (DataNorm)",
-                 "rounded": "binary, round-to-nearest",
-                 "fibonacci": "Fibonacci (φ radix)", "float_like": "float-like (radix > 2)",
-                 "distribution_aware": "distribution-aware", "fitted": "fitted (ours)",
-                 "sm_published": "Stöckl & Maass"}
-
-
-def family_of(code) -> str:
-    """Colour family of a code (its ``meta['family']``; midpoint radix-2 codes are 'rounded')."""
-    fam = code.meta.get("family", "fitted")
-    if fam == "geometric":
-        return "rounded" if code.meta.get("midpoint") else "binary"
-    return fam
-
-
 def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
     """Membrane voltage v(t), threshold T(t) and spikes of one FS neuron for input ``x``."""
-    from helpers.fs.neuron import fs_trace
-
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     tr = fs_trace(x, code)
     t = range(1, code.K + 1)
@@ -109,7 +70,7 @@ def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None 
     spk = [i + 1 for i, z in enumerate(tr["z"]) if z > 0]
     ax.plot(spk, [tr["v"][i - 1] for i in spk], "v", color="crimson", ms=9, label="spike")
     ax.set(xlabel="timestep t", ylabel="voltage (input units)",
-           title=title or f"{code.name}: x = {x:g} → {float(tr['out'][-1]):.4g} "
+           title=title or f"{code_label(code.name)}: x = {x:g} → {float(tr['out'][-1]):.4g} "
                           f"({int(tr['z'].sum())} spikes)")
     ax.legend(fontsize="small")
     return ax
@@ -118,17 +79,24 @@ def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None 
 def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
                        target=None, n: int = 4001) -> plt.Axes:
     """FS outputs of ``codes_`` against the true activation over ``x_range``."""
-
-    from helpers.fs import activations
-    from helpers.fs.neuron import fs_numpy
-
     x = np.linspace(*x_range, n)
     f = target or activations.get(codes_[0].activation)
     ax.plot(x, f(x), color="black", lw=2.5, alpha=0.4, label=f"{codes_[0].activation} (exact)")
     for c in codes_:
         ax.plot(x, fs_numpy(x, c)[0], color=FAMILY_COLORS.get(family_of(c)), lw=1.3,
-                label=f"{FAMILY_LABELS.get(family_of(c), c.name)}, K={c.K}")
+                label=f"{family_label(family_of(c))}, K = {c.K}")
     ax.set(xlabel="input x", ylabel="output")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_error_vs_K(rows: pd.DataFrame, ax: plt.Axes) -> plt.Axes:
+    """Approximation error vs K per activation and family (``rows``: ``activation``,
+    ``family``, ``K``, ``mse``, e.g. ``fitting.json``'s ``error_vs_K``); fitted codes solid."""
+    for (act, fam), g in rows.groupby(["activation", "family"]):
+        ax.plot(g.K, g.mse, marker="o", ls="-" if fam == "fitted" else "--",
+                color=FAMILY_COLORS.get(fam), label=f"{act}, {family_label(fam)}")
+    ax.set(yscale="log", xlabel="timesteps K", ylabel="MSE on [−10, 10]")
     ax.legend(fontsize="small")
     return ax
 
@@ -139,38 +107,63 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
     ``net``: rows with ``family``, ``K``, ``mse``, ``mean_spikes`` (e.g. the ``network`` rows
     of :func:`helpers.fs.design.evaluate_per_layer`). ``reference``: a row to mark.
     """
-    from helpers.fs.design import pareto_front
-
     for fam, g in net.groupby("family"):
         g = pareto_front(g) if front_only else g.sort_values("mean_spikes")
         col = FAMILY_COLORS.get(fam, FAMILY_COLORS.get(fam.split("_")[0]))
         ls = ":" if fam == "binary_max" else "-"
         ax.plot(g["mean_spikes"], g["mse"], marker="o", ms=4, ls=ls, color=col,
-                label=FAMILY_LABELS.get(fam, fam.replace("_", " ")))
+                label=family_label(fam))
     if reference is not None:
         ax.plot(reference["mean_spikes"], reference["mse"], marker="*", ms=18, color="black",
-                ls="none", label=f"reference: {reference['code']}")
+                ls="none", label=f"reference: {code_label(reference['code'])}")
         ax.axhline(reference["mse"], color="black", lw=0.8, ls="--")
     ax.set(xlabel="mean spikes per neuron", ylabel="MSE (normalised units²)", yscale="log")
     ax.legend(fontsize="small")
     return ax
 
 
-def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: float | None = None,
+def plot_accuracy_vs_K(rows: pd.DataFrame, ax: plt.Axes, ann_accuracy: float | None = None,
+                       ax_spikes: plt.Axes | None = None, ylabel: str = "test accuracy (%)",
+                       ms: float | None = None) -> plt.Axes:
+    """SNN accuracy (%) against timesteps per layer K, one line per code family.
+
+    ``rows``: FS rows of one network with ``family``, ``K``, ``snn_accuracy`` (fraction) and
+    ``mean_spikes_per_neuron``; ``ann_accuracy`` (fraction) is drawn as a dotted line;
+    ``ax_spikes``: also mean spikes per neuron against K there. ``ms``: marker size.
+    """
+    for fam, g in rows.groupby("family"):
+        g = g.sort_values("K")
+        kw = {"marker": "o", "ms": ms, "color": FAMILY_COLORS.get(fam),
+              "label": family_label(fam), "ls": "-" if len(g) > 1 else "none"}
+        ax.plot(g.K, 100 * g.snn_accuracy, **kw)
+        if ax_spikes is not None:
+            ax_spikes.plot(g.K, g.mean_spikes_per_neuron, **kw)
+    if ann_accuracy is not None:
+        ax.axhline(100 * ann_accuracy, color="black", ls=":", label="ANN")
+    ax.set(xlabel="timesteps per layer K", ylabel=ylabel)
+    if ax_spikes is not None:
+        ax_spikes.set(xlabel="timesteps per layer K", ylabel="mean spikes per neuron")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_accuracy_vs_spikes(fs_rows: pd.DataFrame, rate_rows: pd.DataFrame, ax: plt.Axes,
+                            ann_accuracy: float | None = None,
                             anchors: list[dict] | None = None) -> plt.Axes:
     """Accuracy (%) against mean spikes per neuron (log axis): FS codes vs rate coding.
 
-    ``fs_rows``/``rate_rows``: DataFrames with ``mean_spikes_per_neuron``, ``snn_accuracy``
-    and a ``label`` column; ``anchors``: published points ``{x, y, label}`` to mark.
+    ``fs_rows``: FS rows of one network (``family``, ``mean_spikes_per_neuron``,
+    ``snn_accuracy``), one line per family; ``rate_rows``: rate-coded rows, one grey line per
+    configuration (``code``); ``anchors``: published points ``{x, y, label}`` to mark.
     """
-    for label, g in fs_rows.groupby("label"):
+    for fam, g in fs_rows.groupby("family"):
         g = g.sort_values("mean_spikes_per_neuron")
-        ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="o", label=label,
-                color=FAMILY_COLORS.get(g["family"].iloc[0]) if "family" in g else None)
-    for label, g in rate_rows.groupby("label"):
+        ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="o",
+                label=f"FS: {family_label(fam)}", color=FAMILY_COLORS.get(fam))
+    for code, g in rate_rows.groupby("code"):
         g = g.sort_values("mean_spikes_per_neuron")
         ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="s", ls="--",
-                color="grey", alpha=0.8, label=label)
+                color=FAMILY_COLORS["rate"], alpha=0.8, label=code_label(code))
     if ann_accuracy is not None:
         ax.axhline(100 * ann_accuracy, color="black", lw=1, ls=":", label="ANN")
     for a in anchors or []:
@@ -179,6 +172,19 @@ def plot_accuracy_vs_spikes(fs_rows, rate_rows, ax: plt.Axes, ann_accuracy: floa
                     textcoords="offset points")
     ax.set(xscale="log", xlabel="mean spikes per neuron (per image)", ylabel="test accuracy (%)")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_energy(energy: dict, ax: plt.Axes) -> plt.Axes:
+    """Energy per image and layer, ANN vs SNN bars (``energy``: ``cifar10.json``'s entry with
+    ``table`` rows ``network``, ``energy_pj``, and ``code``, ``ratio``, ``precision``)."""
+    table = pd.DataFrame(energy["table"])
+    for i, (who, g) in enumerate(table.groupby("network")):
+        ax.bar(np.arange(len(g)) + 0.4 * i, g.energy_pj / 1e6, width=0.4, label=who)
+    ax.set(ylabel="energy per image (µJ)", xlabel="layer (input → output)", yscale="log",
+           title=f"{code_label(energy['code'])}: SNN/ANN energy = {energy['ratio']:.3f} "
+                 f"({energy['precision']}, Horowitz 45 nm)")
+    ax.legend()
     return ax
 
 
@@ -195,16 +201,27 @@ def plot_preactivation_histograms(hist: dict, ax: plt.Axes, title: str = "") -> 
     return ax
 
 
+def layer_spikes(rows: pd.DataFrame, codes_: Iterable[str]) -> pd.DataFrame:
+    """Long table ``code, layer, spikes`` (spikes per neuron per image) of the rows whose
+    ``code`` is in ``codes_``, from their ``spikes_per_layer`` dicts."""
+    keep = set(codes_)
+    return pd.DataFrame([{"code": r.code, "layer": k, "spikes": v} for r in rows.itertuples()
+                         if r.code in keep for k, v in r.spikes_per_layer.items()],
+                        columns=["code", "layer", "spikes"])
+
+
 def plot_layer_values(rows, value: str, ax: plt.Axes, codes_: list[str] | None = None) -> plt.Axes:
     """A per-layer quantity (e.g. ``mean_spikes``) for several codes; ``rows`` has ``code``,
     ``layer`` and ``value`` columns (network rows are ignored)."""
     rows = rows[rows.layer != "network"]
     layers = list(dict.fromkeys(rows.layer))
-    for name, g in rows.groupby("code"):
-        if codes_ is not None and name not in codes_:
-            continue
+    groups = [(name, g) for name, g in rows.groupby("code") if codes_ is None or name in codes_]
+    labels = [code_label(name) for name, _ in groups]
+    if len(set(labels)) < len(labels):          # codes that differ only in λ
+        labels = [code_label(name, with_lambda=True) for name, _ in groups]
+    for (_, g), label in zip(groups, labels):
         g = g.set_index("layer").loc[layers]
-        ax.plot(range(len(layers)), g[value], marker="o", ms=4, label=name)
+        ax.plot(range(len(layers)), g[value], marker="o", ms=4, label=label)
     ax.set_xticks(range(len(layers)), layers, rotation=70, fontsize=8)
     ax.legend(fontsize="small")
     return ax
@@ -214,9 +231,9 @@ def plot_code_points(net_rows, ax: plt.Axes, title: str = "") -> plt.Axes:
     """MSE vs mean spikes per code (one point each, labelled), coloured by family."""
     for fam, g in net_rows.groupby("family"):
         ax.plot(g["mean_spikes"], g["mse"], marker="o", ls="none", ms=9,
-                color=FAMILY_COLORS.get(fam), label=FAMILY_LABELS.get(fam, fam))
+                color=FAMILY_COLORS.get(fam), label=family_label(fam))
         for _, r in g.iterrows():
-            ax.annotate(r["code"], (r["mean_spikes"], r["mse"]), fontsize=7)
+            ax.annotate(code_label(r["code"]), (r["mean_spikes"], r["mse"]), fontsize=7)
     ax.set(title=title, xlabel="mean spikes per neuron", ylabel="MSE", yscale="log")
     ax.legend(fontsize="small")
     return ax
@@ -233,9 +250,11 @@ def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None =
         t0 = layer["stage"] * r["K"]
         ax_raster.scatter(t0 + sp[:, 0] + 1, row + sp[:, 1], s=2, marker="|", color=col)
         row += layer["n_shown"] + 10
+    who = ", ".join(label for label in (model_label(r.get("model", "")),
+                                        code_label(r.get("code", ""))) if label)
     ax_raster.set(xlabel="timestep (each layer fires in its own K-step window)",
                   ylabel="neurons (sampled, by layer)", yticks=[],
-                  title=f"{r.get('model', '')} {r.get('code', '')}: test image {r['image']}, "
+                  title=f"{who + ': ' if who else ''}test image {r['image']}, "
                         f"{r['total_spikes']:,} spikes, latency {r['latency_timesteps']} steps")
     if ax_bars is not None:
         ax_bars.barh(range(n), [layer["spikes_per_neuron"] for layer in r["layers"]], color=colors)

@@ -11,21 +11,31 @@ headline numbers read from the results files (:func:`headline_numbers`).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
 
 from helpers.fs.neuron import FSCode
-from helpers.report.panels import (FAMILY_COLORS, FAMILY_LABELS, plot_accuracy_vs_spikes, plot_approximation,
-                       plot_fs_trace, plot_pareto, plot_raster_summary, savefig, set_style)
-from helpers.results import read_json
-
-#: Published anchor points marked on the accuracy-vs-spikes panel.
-ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-10 ResNet, K=10"}]
+from helpers.report.panels import (
+    CIFAR10_ANCHORS,
+    plot_accuracy_vs_K,
+    plot_accuracy_vs_spikes,
+    plot_approximation,
+    plot_energy,
+    plot_error_vs_K,
+    plot_fs_trace,
+    plot_pareto,
+    plot_raster_summary,
+)
+from helpers.report.style import code_label, model_label, savefig, set_style
+from helpers.results import atomic_output, read_json
+from helpers.selection import best_code
 
 
 class MissingResults(FileNotFoundError):
@@ -57,6 +67,15 @@ def _fs_rows(src: Sources) -> pd.DataFrame:
     return rows
 
 
+def _imagenet_rows(src: Sources) -> pd.DataFrame:
+    """ImageNet rows of the fully spiking network with analog input (a ``family`` column
+    added from ``code`` for files written before families were stored)."""
+    rows = pd.DataFrame(src.result("imagenet")["rows"])
+    if "bottlenecks" in rows:
+        rows = rows[(rows.bottlenecks == "spiking") & (rows.input_mode == "analog")]
+    return rows if "family" in rows else rows.assign(family=rows.code)
+
+
 def _relu_model(rows: pd.DataFrame) -> str:
     names = [m for m in rows.model.unique() if "relu" in m]
     return names[0] if names else rows.model.iloc[0]
@@ -85,12 +104,8 @@ def panel_approximations(src: Sources, fig: plt.Figure) -> None:
         plot_approximation([src.code(refs[act]), src.code(f"fitted_{act}_K{K}")], (-6, 6), ax)
         ax.set_title(f"{act}, K = {K}")
         ax.legend(fontsize="x-small")
-    ev = pd.DataFrame(fit["error_vs_K"])
-    for (act, fam), g in ev.groupby(["activation", "family"]):
-        axes[3].plot(g.K, g.mse, marker="o", ls="-" if fam == "fitted" else "--",
-                     color=FAMILY_COLORS.get(fam), label=f"{act}, {fam}")
-    axes[3].set(yscale="log", xlabel="timesteps K", ylabel="MSE on [−10, 10]",
-                title="error vs K")
+    plot_error_vs_K(pd.DataFrame(fit["error_vs_K"]), axes[3])
+    axes[3].set_title("error vs K")
     axes[3].legend(fontsize="x-small")
 
 
@@ -111,12 +126,8 @@ def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
     axes = np.atleast_1d(fig.subplots(1, len(names)))
     for ax, name in zip(axes, names):
         g = fs[fs.model == name]
-        for fam, gg in g.groupby("family"):
-            gg = gg.sort_values("K")
-            ax.plot(gg.K, 100 * gg.snn_accuracy, marker="o", color=FAMILY_COLORS.get(fam),
-                    ls="-" if len(gg) > 1 else "none", label=FAMILY_LABELS.get(fam, fam))
-        ax.axhline(100 * g.ann_accuracy.iloc[0], color="black", ls=":", label="ANN")
-        ax.set(title=name, xlabel="timesteps per layer K", ylabel="test accuracy (%)")
+        plot_accuracy_vs_K(g, ax, ann_accuracy=g.ann_accuracy.iloc[0])
+        ax.set_title(model_label(name))
         ax.legend(fontsize="x-small")
 
 
@@ -129,8 +140,8 @@ def mlgenn_anchors(src: Sources) -> list[dict]:
         return []
     own = rows[rows.backend.str.endswith("mlGeNN FewSpike")]
     return [{"x": float(r.mean_spikes_per_neuron), "y": 100 * float(r.accuracy),
-             "label": f"mlGeNN FewSpike on GeNN, K={r.K} ({r.model}, {r.n_test} images; measured "
-                      "here)"} for r in own.itertuples()]
+             "label": f"mlGeNN FewSpike on GeNN, K = {r.K} ({model_label(r.model)}, {r.n_test} "
+                      "images; measured here)"} for r in own.itertuples()]
 
 
 def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
@@ -140,11 +151,9 @@ def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
     fs = rows[(rows.method == "fs") & (rows.model == name) & (rows.input_mode == "analog")]
     rate = rows[rows.method == "rate"]
     ax = fig.subplots()
-    plot_accuracy_vs_spikes(fs.assign(label=fs.family.map(lambda f: f"FS: {FAMILY_LABELS.get(f, f)}")),
-                            rate.assign(label=rate.code), ax,
-                            ann_accuracy=fs.ann_accuracy.iloc[0],
-                            anchors=ANCHORS + mlgenn_anchors(src))
-    ax.set_title(f"{name}: FS codes vs rate coding")
+    plot_accuracy_vs_spikes(fs, rate, ax, ann_accuracy=fs.ann_accuracy.iloc[0],
+                            anchors=CIFAR10_ANCHORS + mlgenn_anchors(src))
+    ax.set_title(f"{model_label(name)}: FS codes vs rate coding")
 
 
 def panel_energy(src: Sources, fig: plt.Figure) -> None:
@@ -152,32 +161,15 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
     e = src.result("cifar10").get("energy") or {}
     if not e:
         raise MissingResults("cifar10.json has no 'energy' entry (run notebook 05)")
-    table = pd.DataFrame(e["table"])
-    ax = fig.subplots()
-    for i, (who, g) in enumerate(table.groupby("network")):
-        ax.bar(np.arange(len(g)) + 0.4 * i, g.energy_pj / 1e6, width=0.4, label=who)
-    ax.set(ylabel="energy per image (µJ)", xlabel="layer (input → output)", yscale="log",
-           title=f"energy: SNN/ANN = {e['ratio']:.3f} ({e['code']}, {e['precision']})")
-    ax.legend()
+    plot_energy(e, fig.subplots())
 
 
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
     """ImageNet (EfficientNet-Lite0, FS neurons for every ReLU6): top-1 vs K, spikes."""
-    rows = pd.DataFrame(src.result("imagenet")["rows"])
-    if "bottlenecks" in rows:
-        rows = rows[(rows.bottlenecks == "spiking") & (rows.input_mode == "analog")]
-    if "family" not in rows:
-        rows = rows.assign(family=rows.code)
+    rows = _imagenet_rows(src)
     axes = fig.subplots(1, 2)
-    for fam, g in rows.groupby("family"):
-        g = g.sort_values("K")
-        kw = dict(marker="o", ms=9, color=FAMILY_COLORS.get(fam), label=FAMILY_LABELS.get(fam, fam),
-                  ls="-" if len(g) > 1 else "none")
-        axes[0].plot(g.K, 100 * g.snn_accuracy, **kw)
-        axes[1].plot(g.K, g.mean_spikes_per_neuron, **kw)
-    axes[0].axhline(100 * rows.ann_accuracy.iloc[0], color="black", ls=":", label="ANN")
-    axes[0].set(xlabel="timesteps per layer K", ylabel="top-1 (%), image sample")
-    axes[1].set(xlabel="timesteps per layer K", ylabel="mean spikes per neuron")
+    plot_accuracy_vs_K(rows, axes[0], ann_accuracy=rows.ann_accuracy.iloc[0], ax_spikes=axes[1],
+                       ylabel="top-1 (%), image sample", ms=9)
     axes[0].legend(fontsize="x-small")
 
 
@@ -206,6 +198,9 @@ def panel_mlgenn(src: Sources, fig: plt.Figure) -> None:
             t[c] = t[c].map(f.format)
     if "backend" in t:
         t["backend"] = t["backend"].str.replace("single_threaded_cpu", "CPU")
+    for c, label in (("model", model_label), ("code", code_label)):
+        if c in t:
+            t[c] = t[c].map(label)
     t = t.rename(columns=cols)
     ax = fig.subplots()
     ax.axis("off")
@@ -268,25 +263,18 @@ def headline_numbers(root: str | Path) -> dict[str, Any]:
     try:
         rows = _fs_rows(src)
         fs = rows[(rows.method == "fs") & (rows.input_mode == "analog")]
-        relu = fs[fs.model == _relu_model(fs)]
-        designed = relu[(relu.family != "binary") & (relu.K <= 8)]
-        pool = designed[designed.mean_spikes_per_neuron <= 1.0]
-        pool = pool if len(pool) else (designed if len(designed) else relu)
-        best = pool.sort_values("accuracy_gap_pp").iloc[0]
-        out["cifar"] = {k: (best[k].item() if hasattr(best[k], "item") else best[k])
-                        for k in ("code", "K", "ann_accuracy", "snn_accuracy", "accuracy_gap_pp",
-                                  "mean_spikes_per_neuron", "latency_timesteps")}
+        best = best_code(fs[fs.model == _relu_model(fs)].to_dict("records"))
+        out["cifar"] = {k: best[k] for k in ("code", "K", "ann_accuracy", "snn_accuracy",
+                                             "accuracy_gap_pp", "mean_spikes_per_neuron",
+                                             "latency_timesteps")}
         out["cifar"]["K"] = int(out["cifar"]["K"])
         e = src.result("cifar10").get("energy") or {}
         out["energy_ratio"] = e.get("ratio")
     except MissingResults:
         pass
-    try:
-        rows = pd.DataFrame(src.result("imagenet")["rows"])
-        if "bottlenecks" in rows:
-            rows = rows[(rows.bottlenecks == "spiking") & (rows.input_mode == "analog")]
-        sparse = rows[rows.mean_spikes_per_neuron <= 2.0]
-        best = (sparse if len(sparse) else rows).sort_values("accuracy_gap_pp").iloc[0]
+    try:        # any code (the binary one included) with <= 2 spikes per neuron if there is one
+        best = best_code(_imagenet_rows(src).to_dict("records"), max_K=None, max_spikes=2.0,
+                         exclude_families=())
         out["imagenet"] = {k: best[k] for k in ("code", "K", "snn_accuracy", "ann_accuracy",
                                                 "accuracy_gap_pp", "mean_spikes_per_neuron")}
     except (MissingResults, KeyError):
@@ -300,7 +288,7 @@ def headline_numbers(root: str | Path) -> dict[str, Any]:
                        "agree_mlgenn": float(same.agreement_with_reference.min())
                        if len(same) else None,
                        "agree_simulator": float(ours.agreement_with_reference.min())
-                       if len(ours) else None, "n_codes": int(len(ours))}
+                       if len(ours) else None, "n_codes": len(ours)}
     except (MissingResults, KeyError, AttributeError):
         out["genn"] = None
     return out
@@ -312,8 +300,8 @@ def headline_text(h: dict[str, Any]) -> list[str]:
     c = h.get("cifar")
     if c:
         lines.append(f"CIFAR-10 (ResNet-20): {100 * c['snn_accuracy']:.2f} % with code "
-                     f"{c['code']} (K = {c['K']}) — {c['accuracy_gap_pp']:.2f} pp below the ANN "
-                     f"({100 * c['ann_accuracy']:.2f} %) at {c['mean_spikes_per_neuron']:.2f} "
+                     f"“{code_label(c['code'])}” — {c['accuracy_gap_pp']:.2f} pp below the "
+                     f"ANN ({100 * c['ann_accuracy']:.2f} %) at {c['mean_spikes_per_neuron']:.2f} "
                      "spikes per neuron")
     if h.get("energy_ratio") is not None:
         lines.append(f"Estimated energy per image: SNN / ANN = {h['energy_ratio']:.3f} "
@@ -321,7 +309,8 @@ def headline_text(h: dict[str, Any]) -> list[str]:
     i = h.get("imagenet")
     if i:
         lines.append(f"ImageNet sample (EfficientNet-Lite0 as a spiking network): "
-                     f"{100 * i['snn_accuracy']:.1f} % top-1 with code {i['code']} (K = {i['K']}), "
+                     f"{100 * i['snn_accuracy']:.1f} % top-1 with code "
+                     f"“{code_label(i['code'])}”, "
                      f"{i['accuracy_gap_pp']:.2f} pp below the ANN, "
                      f"{i['mean_spikes_per_neuron']:.2f} spikes per neuron")
     g = h.get("genn")
@@ -339,9 +328,7 @@ def make_poster(root: str | Path, panel_dir: str | Path, out_file: str | Path,
                 title: str = "Few-Spikes neuron codes: converting ANNs into spiking networks "
                               "with fewer spikes") -> Path:
     """Lay the drawn panels (PNG files in ``panel_dir``) on one A0 portrait page: ``out_file``
-    (PDF) and a small PNG thumbnail beside it."""
-    from matplotlib.backends.backend_pdf import PdfPages
-
+    (PDF) and a small PNG thumbnail beside it, both written atomically."""
     panel_dir, out_file = Path(panel_dir), Path(out_file)
     W, H = 33.1, 46.8                                             # A0 portrait, inches
     rows = [[n for n in row if (panel_dir / f"{n}.png").is_file()] for row in LAYOUT]
@@ -372,14 +359,9 @@ def make_poster(root: str | Path, panel_dir: str | Path, out_file: str | Path,
             caption = textwrap.fill(PANELS[name][2], width=int(150 * wf / 0.94))
             fig.text(x0 + i * wf, y - h - 0.002, caption, fontsize=20, va="top")
         y -= h + cap + gap
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.stem}.tmp.pdf")
-    with PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
+    with atomic_output(out_file) as tmp, PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
         pdf.savefig(fig)
-    tmp.replace(out_file)
-    thumb = out_file.with_suffix(".png")              # README thumbnail
-    tmp_png = thumb.with_name(f".{thumb.stem}.tmp.png")
-    fig.savefig(tmp_png, dpi=25)
-    tmp_png.replace(thumb)
+    with atomic_output(out_file.with_suffix(".png")) as tmp:      # README thumbnail
+        fig.savefig(tmp, format="png", dpi=25)
     plt.close(fig)
     return out_file

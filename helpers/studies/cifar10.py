@@ -11,6 +11,7 @@ from helpers.ann.metrics import accuracy
 from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import normalize
 from helpers.fs import codes as code_families
+from helpers.selection import best_code
 from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement
@@ -108,11 +109,9 @@ def cifar10_study(models: dict[str, str], inputs, data, *, binary_K_list, input_
                      n_rate, seed=seed)
     relu_fs = [r for r in fs_rows if r["model"] == models.get("relu")
                and r["input_mode"] == "analog"]
-    cand = [r for r in relu_fs if r["family"] != "binary" and r["K"] <= 8] or relu_fs
-    ok = [r for r in cand if r["mean_spikes_per_neuron"] <= 1.0] or cand
+    best = best_code(relu_fs)
     energy = {}
-    if ok:
-        best = min(ok, key=lambda r: r["accuracy_gap_pp"])
+    if best is not None:
         net = nets[(best["model"], best["code"], "analog")]
         table, ratio = energy_table(ann_macs(net.ann), best["synops_per_layer"],
                                     net.analog_macs, precision)

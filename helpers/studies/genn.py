@@ -4,6 +4,7 @@ simulators; rows follow data/results/mlgenn.json."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,119 @@ def _genn_row(model: str, backend: str, code: str, K: int, acc: float, agree: fl
             "ms_per_image": float(ms), "ann_accuracy": float(ann_acc), **extra}
 
 
+@dataclass
+class _Images:
+    """One job's model, its calibration and test images (normalised as the model was
+    trained) and the Keras ANN's test predictions."""
+
+    name: str
+    model: Any                  # tf.keras.Model
+    x_cal: np.ndarray           # (N_cal, H, W, C)
+    x: np.ndarray               # (N, H, W, C)
+    y: np.ndarray               # (N,) labels
+    ann_pred: np.ndarray        # (N,) Keras ANN predictions
+
+    @property
+    def ann_acc(self) -> float:
+        return float(np.mean(self.ann_pred == self.y))
+
+    def row(self, backend: str, code: str, K: int, pred: np.ndarray, agree: float,
+            reference: str, spikes: float, latency: int, build_s, ms: float,
+            **extra) -> dict[str, Any]:
+        """A results row for predictions ``pred``; ``agree``: fraction equal to the
+        ``reference``'s."""
+        return _genn_row(self.name, backend, code, K, np.mean(pred == self.y), agree, reference,
+                         spikes, latency, build_s, ms, len(self.y), self.ann_acc, **extra)
+
+
+def _load_images(name: str, models_dir, data) -> _Images:
+    """Model ``name`` from ``models_dir`` with ``data.x_train`` (calibration) and
+    ``data.x_test`` normalised by its card's preprocessing."""
+    model = load_model(model_paths(models_dir, name)[0])
+    pp = load_card(models_dir, name)["preprocessing"]
+    x = normalize(data.x_test, pp["mean"], pp["std"])
+    return _Images(name, model, normalize(data.x_train, pp["mean"], pp["std"]), x,
+                   np.asarray(data.y_test), predictions(model, x))
+
+
+def _fewspike_rows(im: _Images, K: int, **run_kw) -> list[dict[str, Any]]:
+    """mlGeNN's own FewSpike path (binary K, mlGeNN's α; compared with the Keras ANN), the same
+    network with our GeNN FS neuron (compared with mlGeNN), and with our neuron plus the exact
+    read-out and signed-input normalisation (compared with the ANN)."""
+    name = im.name
+    ref = mlgenn.run_fewspike(im.model, im.x_cal, im.x, K, name=f"{name}_fewspike", **run_kw)
+    ours = mlgenn.run_fewspike_with_fs_neurons(im.model, im.x_cal, im.x, K,
+                                               name=f"{name}_fsbinary", **run_kw)
+    fixed = mlgenn.run_fewspike_with_fs_neurons(im.model, im.x_cal, im.x, K, readout="exact",
+                                                signed_norm="exact",
+                                                name=f"{name}_fsbinary_exact", **run_kw)
+    code = f"binary_K{K} (mlGeNN α)"
+    rows = []
+    for r, label, refname, agree in (
+            (ref, "mlGeNN FewSpike", "Keras ANN", np.mean(ref.predictions == im.ann_pred)),
+            (ours, "our FS neuron", "mlGeNN FewSpike",
+             np.mean(ours.predictions == ref.predictions)),
+            (fixed, "our FS neuron, exact read-out + signed-input normalisation", "Keras ANN",
+             np.mean(fixed.predictions == im.ann_pred))):
+        rows.append(im.row(
+            f"GeNN {r.backend}: {label}", code, K, r.predictions, agree, refname,
+            r.mean_spikes_per_neuron, r.latency_timesteps, r.build_seconds, r.ms_per_image,
+            max_abs_logit_diff_vs_mlgenn=float(np.abs(r.logits - ref.logits).max())))
+    return rows
+
+
+def _load_code(cname: str, codes_dir) -> FSCode:
+    """``"binary_K<k>"`` (α = 1) or the code file ``<codes_dir>/<cname>.json``."""
+    if cname.startswith("binary_K"):
+        return code_families.binary(int(cname[len("binary_K"):]), 1.0)
+    return FSCode.load(Path(codes_dir) / f"{cname}.json")
+
+
+def _timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    """``fn(*args, **kwargs)`` and its wall time in seconds."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def _code_rows(im: _Images, cname: str, codes_dir, *, progress: bool,
+               **run_kw) -> list[dict[str, Any]]:
+    """The model converted with code ``cname`` (analog first layer) in GeNN with our FS
+    neurons (compared with the event-level simulator), in the event-level simulator (compared
+    with the FS-equivalent model) and as the FS-equivalent model (compared with the ANN)."""
+    code = _load_code(cname, codes_dir)
+    act = "relu" if code.activation in ("relu", "binary") else code.activation
+    net = convert(im.model, {act: code}, im.x_cal)
+    n_neurons = sum(info.n_neurons for info in net.layers)
+    g = mlgenn.run_fs_network(net, im.x, name=f"{im.name}_{cname}", progress=progress, **run_kw)
+    s, t_sim = _timed(simulate, net, im.x, progress=progress)
+    e, t_eq = _timed(net.run, im.x)
+    p_sim, p_eq = s["logits"].argmax(1), e["logits"].argmax(1)
+    n = len(im.y)
+    return [
+        im.row(f"GeNN {g.backend}: our FS neuron", cname, code.K, g.predictions,
+               np.mean(g.predictions == p_sim), "event-level simulator",
+               g.mean_spikes_per_neuron, g.latency_timesteps, g.build_seconds, g.ms_per_image,
+               max_abs_logit_diff_vs_simulator=float(np.abs(g.logits - s["logits"]).max())),
+        im.row("event-level simulator (NumPy/TF)", cname, code.K, p_sim,
+               np.mean(p_sim == p_eq), "FS-equivalent model",
+               s["spikes"].sum(1).mean() / n_neurons, s["latency_timesteps"], None,
+               1e3 * t_sim / n),
+        im.row("FS-equivalent Keras model", cname, code.K, p_eq, np.mean(p_eq == im.ann_pred),
+               "Keras ANN", e["spikes"].sum(1).mean() / n_neurons, net.latency_timesteps, None,
+               1e3 * t_eq / n)]
+
+
+def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None) -> Path | None:
+    """Where a job's rows are kept (None without ``cache_dir``): one file per model, code,
+    number of calibration/test images and GeNN backend."""
+    if not cache_dir:
+        return None
+    key = (f"{job['model']}__{job['code']}__cal{len(data.y_train)}_test{len(data.y_test)}_"
+           f"{backend or mlgenn.default_backend()}")
+    return Path(cache_dir) / f"{key}.json"
+
+
 def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_binary: int = 8,
                  backend: str | None = None, batch_size: int = 1, cache_dir=None,
                  progress: bool = True) -> list[dict[str, Any]]:
@@ -37,86 +151,25 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
     simulators. Calibration images: ``data.x_train``; test images: ``data.x_test``.
 
     Each job is ``{"model": name, "code": c}``. ``c == "mlgenn"`` (a model without BN and
-    biases): mlGeNN's own FewSpike path (binary K_binary, mlGeNN's α; compared with the Keras
-    ANN), the same network with our GeNN FS neuron (compared with mlGeNN), and with our
-    neuron plus the exact read-out and signed-input normalisation (compared with the ANN).
-    Otherwise ``c`` is
-    ``"binary_K<k>"`` or a code file in ``codes_dir``: the model converted with it
-    (:func:`helpers.snn.convert.convert`, analog first layer) runs in GeNN with our FS neurons
-    (compared with the event-level simulator), in the event-level simulator (compared with the
-    FS-equivalent model) and as the FS-equivalent model (compared with the ANN).
+    biases): mlGeNN's own FewSpike path with binary K_binary and our neuron on its network
+    (:func:`_fewspike_rows`). Otherwise ``c`` is ``"binary_K<k>"`` or a code file in
+    ``codes_dir``: the model converted with it (:func:`helpers.snn.convert.convert`) in GeNN,
+    in the event-level simulator and as the FS-equivalent model (:func:`_code_rows`).
     Rows follow data/results/mlgenn.json. With ``cache_dir`` each job's rows are kept in a
     file there and re-used, so an interrupted study resumes.
     """
     rows: list[dict[str, Any]] = []
-    n = int(len(data.y_test))
-    y = np.asarray(data.y_test)
     for job in jobs:
-        name, cname = job["model"], job["code"]
-        key = f"{name}__{cname}__cal{len(data.y_train)}_test{n}_{backend or mlgenn.default_backend()}"
-        cache = Path(cache_dir) / f"{key}.json" if cache_dir else None
+        cache = _cache_file(cache_dir, job, data, backend)
         if cache is not None and cache.is_file():
             rows += read_json(cache)["rows"]
             continue
-        model = load_model(model_paths(models_dir, name)[0])
-        pp = load_card(models_dir, name)["preprocessing"]
-        x_cal = normalize(data.x_train, pp["mean"], pp["std"])
-        x = normalize(data.x_test, pp["mean"], pp["std"])
-        ann_pred = predictions(model, x)
-        ann_acc = float(np.mean(ann_pred == y))
-        job_rows = []
-        if cname == "mlgenn":
-            kw = dict(backend=backend, batch_size=batch_size, progress=progress)
-            ref = mlgenn.run_fewspike(model, x_cal, x, K_binary, name=f"{name}_fewspike", **kw)
-            ours = mlgenn.run_fewspike_with_fs_neurons(model, x_cal, x, K_binary,
-                                                       name=f"{name}_fsbinary", **kw)
-            fixed = mlgenn.run_fewspike_with_fs_neurons(model, x_cal, x, K_binary,
-                                                        readout="exact", signed_norm="exact",
-                                                        name=f"{name}_fsbinary_exact", **kw)
-            code = f"binary_K{K_binary} (mlGeNN α)"
-            for r, label, refname, agree in (
-                    (ref, "mlGeNN FewSpike", "Keras ANN", np.mean(ref.predictions == ann_pred)),
-                    (ours, "our FS neuron", "mlGeNN FewSpike",
-                     np.mean(ours.predictions == ref.predictions)),
-                    (fixed, "our FS neuron, exact read-out + signed-input normalisation",
-                     "Keras ANN", np.mean(fixed.predictions == ann_pred))):
-                job_rows.append(_genn_row(
-                    name, f"GeNN {r.backend}: {label}", code, K_binary,
-                    np.mean(r.predictions == y), agree, refname, r.mean_spikes_per_neuron,
-                    r.latency_timesteps, r.build_seconds, r.ms_per_image, n, ann_acc,
-                    max_abs_logit_diff_vs_mlgenn=float(np.abs(r.logits - ref.logits).max())))
+        im = _load_images(job["model"], models_dir, data)
+        run_kw = dict(backend=backend, batch_size=batch_size, progress=progress)
+        if job["code"] == "mlgenn":
+            job_rows = _fewspike_rows(im, K_binary, **run_kw)
         else:
-            if cname.startswith("binary_K"):
-                code = code_families.binary(int(cname[len("binary_K"):]), 1.0)
-            else:
-                code = FSCode.load(Path(codes_dir) / f"{cname}.json")
-            act = "relu" if code.activation in ("relu", "binary") else code.activation
-            net = convert(model, {act: code}, x_cal)
-            n_neurons = sum(info.n_neurons for info in net.layers)
-            g = mlgenn.run_fs_network(net, x, backend=backend, batch_size=batch_size,
-                                      name=f"{name}_{cname}", progress=progress)
-            t0 = time.perf_counter()
-            s = simulate(net, x, progress=progress)
-            t_sim = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            e = net.run(x)
-            t_eq = time.perf_counter() - t0
-            p_sim, p_eq = s["logits"].argmax(1), e["logits"].argmax(1)
-            job_rows += [
-                _genn_row(name, f"GeNN {g.backend}: our FS neuron", cname, code.K,
-                          np.mean(g.predictions == y), np.mean(g.predictions == p_sim),
-                          "event-level simulator", g.mean_spikes_per_neuron,
-                          g.latency_timesteps, g.build_seconds, g.ms_per_image, n, ann_acc,
-                          max_abs_logit_diff_vs_simulator=float(
-                              np.abs(g.logits - s["logits"]).max())),
-                _genn_row(name, "event-level simulator (NumPy/TF)", cname, code.K,
-                          np.mean(p_sim == y), np.mean(p_sim == p_eq), "FS-equivalent model",
-                          s["spikes"].sum(1).mean() / n_neurons, s["latency_timesteps"], None,
-                          1e3 * t_sim / n, n, ann_acc),
-                _genn_row(name, "FS-equivalent Keras model", cname, code.K,
-                          np.mean(p_eq == y), np.mean(p_eq == ann_pred), "Keras ANN",
-                          e["spikes"].sum(1).mean() / n_neurons, net.latency_timesteps, None,
-                          1e3 * t_eq / n, n, ann_acc)]
+            job_rows = _code_rows(im, job["code"], codes_dir, **run_kw)
         if cache is not None:
             write_json(cache, {"job": job, "rows": job_rows})
         rows += job_rows

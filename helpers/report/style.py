@@ -1,0 +1,144 @@
+"""One figure style for every notebook and the poster: palette, display names, saving.
+
+:func:`set_style` applies a seaborn theme with a colour-blind-safe palette; :data:`FAMILIES`
+is the one table of code families (display label and colour); :func:`code_label` and
+:func:`model_label` turn identifiers such as ``relu_fitted_density_lam1e-05_K6`` into the
+names figures show; :func:`savefig` writes each figure as PNG (300 dpi) and PDF atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from helpers.paths import REPO_ROOT
+from helpers.results import atomic_output
+
+PALETTE = "colorblind"
+#: Consistent colours per activation across all figures.
+ACTIVATION_COLORS = dict(zip(("relu", "silu", "sigmoid"), sns.color_palette(PALETTE, 3)))
+ACTIVATION_LABELS = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "sigmoid": "sigmoid"}
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a code family appears in figures: legend label and colour (RGB in [0, 1] or a
+    matplotlib colour name)."""
+
+    label: str
+    color: Any
+
+
+_FAMILY_ORDER = ("binary", "rounded", "fibonacci", "float_like", "distribution_aware", "fitted",
+                 "sm_published", "binary_max")
+_FAMILY_LABELS = ("binary (mlGeNN code)", "binary, round-to-nearest", "Fibonacci (φ radix)",
+                  "float-like (radix > 2)", "distribution-aware", "fitted (ours)",
+                  "Stöckl & Maass", "binary, α = max (DataNorm)")
+#: The one table of code families (the ``family`` column of results rows) for all figures.
+FAMILIES: dict[str, Family] = {
+    **{fam: Family(label, color) for fam, label, color in
+       zip(_FAMILY_ORDER, _FAMILY_LABELS, sns.color_palette(PALETTE, len(_FAMILY_ORDER)))},
+    "rate": Family("rate coding", "grey"),
+}
+FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
+FAMILY_LABELS = {fam: f.label for fam, f in FAMILIES.items()}
+
+
+def family_label(family: str) -> str:
+    """Legend label of a code family (unknown families: underscores become spaces)."""
+    return FAMILY_LABELS.get(family, family.replace("_", " "))
+
+
+def family_of(code) -> str:
+    """Colour family of an :class:`~helpers.fs.neuron.FSCode` (its ``meta['family']``;
+    midpoint radix-2 codes are 'rounded')."""
+    fam = code.meta.get("family", "fitted")
+    if fam == "geometric":
+        return "rounded" if code.meta.get("midpoint") else "binary"
+    return fam
+
+
+_ACT = r"(?:relu|silu|sigmoid)"
+#: (pattern for a code name without activation prefix and ``_K<n>`` suffix, display name).
+_CODE_NAMES: tuple[tuple[str, str], ...] = (
+    (r"binary(?:_p)?", "binary"),
+    (r"binary_max", "binary, α = max"),
+    (r"rounded", "binary, round-to-nearest"),
+    (r"fib(?:onacci)?", "Fibonacci"),
+    (r"float_r(?P<radix>[\d.]+)", "float-like, radix {radix}"),
+    (r"geometric_r(?P<radix>[\d.]+)_(?:mid|floor)", "geometric, radix {radix}"),
+    (r"distaware(?:_lam(?P<lam>[^_]+))?", "distribution-aware"),
+    (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
+    (rf"fitted(?:_{_ACT})?", "fitted"),
+    (rf"sm_{_ACT}", "Stöckl & Maass"),
+)
+_RATE = re.compile(r"rate_(?P<norm>max|percentile)_(?P<input>constant|poisson)")
+_RATE_WORDS = {"max": "max-norm", "percentile": "percentile-norm", "constant": "constant input",
+               "poisson": "Poisson input"}
+
+
+def code_label(code: str, with_lambda: bool = False) -> str:
+    """Display name of a code identifier: ``"relu_fitted_density_lam1e-05_K6"`` ->
+    ``"density-fitted, K = 6"``, ``"binary_K8"`` -> ``"binary, K = 8"``,
+    ``"rate_max_constant"`` -> ``"rate, max-norm, constant input"``. A trailing note in
+    parentheses is kept; ``with_lambda`` adds the spike penalty λ of fitted codes.
+    Unknown names keep their words with underscores replaced by spaces."""
+    name, sep, note = code.partition(" (")
+    rate = _RATE.fullmatch(name)
+    if rate:
+        label = f"rate, {_RATE_WORDS[rate['norm']]}, {_RATE_WORDS[rate['input']]}"
+        return label + sep + note
+    m = re.fullmatch(rf"(?:{_ACT}_)?(?P<core>.+?)(?:_K(?P<K>\d+))?", name)
+    core, K = m["core"], m["K"]
+    label = core.replace("_", " ")
+    for pattern, display in _CODE_NAMES:
+        c = re.fullmatch(pattern, core)
+        if c:
+            label = display.format(**c.groupdict())
+            if with_lambda and c.groupdict().get("lam") is not None:
+                label += f" (λ = {c['lam']})"
+            break
+    return (label + (f", K = {K}" if K else "")) + sep + note
+
+
+def model_label(model: str) -> str:
+    """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
+    ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``; others unchanged
+    except that underscores become spaces."""
+    m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?", model)
+    if not m:
+        return model.replace("_", " ")
+    act = ACTIVATION_LABELS.get(m["act"], m["act"])
+    return f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
+
+
+def set_style(context: str = "notebook") -> None:
+    """Apply the project style (``context``: "paper", "notebook", "talk" or "poster")."""
+    sns.set_theme(context=context, style="whitegrid", palette=PALETTE)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight",
+                         "axes.spines.top": False, "axes.spines.right": False,
+                         "pdf.fonttype": 42})
+
+
+def savefig(fig: plt.Figure, name: str, figures_dir: str | Path | None = None,
+            dpi: int = 300) -> list[Path]:
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` (``dpi``) and ``.pdf``; return both paths.
+
+    ``figures_dir`` defaults to the repository's ``figures/``; ``name`` may contain
+    sub-folders (e.g. ``"poster/accuracy"``). Each file is written atomically
+    (:func:`helpers.results.atomic_output`), so a failed save never leaves a half-written
+    figure.
+    """
+    base = Path(figures_dir) if figures_dir is not None else REPO_ROOT / "figures"
+    paths = []
+    # no creation date in the PDF, so re-running a notebook leaves unchanged figures unchanged
+    for ext, kw in (("png", {"dpi": dpi}), ("pdf", {"metadata": {"CreationDate": None}})):
+        with atomic_output(base / f"{name}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, **kw)
+        paths.append(base / f"{name}.{ext}")
+    return paths

@@ -1,0 +1,237 @@
+"""GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
+and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
+converter from Keras to them, strided convolutions as explicit sparse synapses and the
+FewSpike compiler for a GeNN backend.
+
+This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
+:mod:`helpers.snn.mlgenn` imports it, on first use, after checking that they are installed.
+"""
+
+from __future__ import annotations
+
+from copy import copy, deepcopy
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from ml_genn.compilers import FewSpikeCompiler
+from ml_genn.compilers.compiler import SupportedMatrixType
+from ml_genn.connectivity import Connectivity, Conv2D
+from ml_genn.neurons import FewSpikeRelu, FewSpikeReluInput
+from ml_genn.utils.model import NeuronModel
+from ml_genn.utils.snippet import ConnectivitySnippet
+from ml_genn_tf.converters import FewSpike
+from ml_genn_tf.converters.converter import Converter
+from pygenn import SynapseMatrixType
+
+from helpers.fs.neuron import FSCode
+
+_STEP = "const int p = (int)(t / dt);\n"     # step within the window (time restarts per window)
+
+
+def _bias(bias, population) -> Any:
+    """A bias as a GeNN variable value: a float, or per neuron in the population's flattened
+    (HWC) order."""
+    if np.ndim(bias) == 0:
+        return float(bias)
+    b = np.asarray(bias, np.float32)
+    if b.size == int(np.prod(population.shape)):       # per neuron (possibly flattened)
+        return np.ascontiguousarray(b).ravel()
+    return np.ascontiguousarray(np.broadcast_to(b, tuple(population.shape))).ravel()
+
+
+# -- mlGeNN's FewSpike path with spike counters ----------------------------------------------
+def _counting(nm: NeuronModel) -> NeuronModel:
+    """The same neuron model with a spike counter (numerics unchanged)."""
+    nm = copy(nm)
+    nm.model = deepcopy(nm.model)
+    nm.var_vals = dict(nm.var_vals)
+    nm.add_var("SpikeCount", "scalar", 0.0)
+    nm._append_code("reset_code", "SpikeCount += 1.0;")
+    return nm
+
+
+class CountingFewSpikeRelu(FewSpikeRelu):
+    """mlGeNN's FewSpikeRelu plus a spike counter."""
+
+    def get_model(self, population, dt, batch_size):
+        return _counting(super().get_model(population, dt, batch_size))
+
+
+class CountingFewSpikeReluInput(FewSpikeReluInput):
+    """mlGeNN's FewSpikeReluInput plus a spike counter."""
+
+    def get_model(self, population, dt, batch_size):
+        return _counting(super().get_model(population, dt, batch_size))
+
+
+class CountingFewSpike(FewSpike):
+    """mlGeNN's FewSpike converter with counting neurons; ``signed_norm="exact"`` scales
+    signed input so that max|x| is the largest value K/2 bits represent."""
+
+    def __init__(self, *args, signed_norm: str = "mlgenn", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.signed_norm = signed_norm
+
+    def pre_convert(self, tf_model):
+        out = super().pre_convert(tf_model)
+        if self.signed_input and self.signed_norm == "exact" and out.input_alpha is not None:
+            k = self.k
+            out = out._replace(input_alpha=out.input_alpha * (1 - 2.0 ** (1 - k))
+                               / (1 - 2.0 ** (-(k // 2))))
+        return out
+
+    def create_input_neurons(self, pre):
+        n = super().create_input_neurons(pre)
+        return CountingFewSpikeReluInput(n.k, n.alpha, n.signed_input)
+
+    def create_neurons(self, tf_layer, pre, is_output):
+        n = super().create_neurons(tf_layer, pre, is_output)
+        return CountingFewSpikeRelu(n.k, n.alpha, readout="var" if is_output else None)
+
+
+# -- FS neurons with any code -------------------------------------------------------------
+class FSInput(FewSpikeReluInput):
+    """FS neurons driven directly (V set per image): the analog first layer's neurons."""
+
+    def __init__(self, code: FSCode):
+        super().__init__(k=code.K, alpha=1.0, signed_input=False)
+        self.code = code
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("SpikeCount", "scalar")],
+                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*")],
+                 "sim_code": _STEP,
+                 "threshold_condition_code": "V >= TArr[p]",
+                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;"}
+        c = self.code
+        return NeuronModel(model, None, {"K": c.K}, {"V": 0.0, "SpikeCount": 0.0},
+                           {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32)})
+
+
+class FSNeuron(FewSpikeRelu):
+    """FS neuron with any code: own h(t), T(t); d_in(p) weights input arriving at step p
+    (the sources' d of step p-1); ``bias`` (per neuron or scalar) is added to the
+    integrated input when the window opens."""
+
+    def __init__(self, code: FSCode, bias, readout=None):
+        super().__init__(k=code.K, alpha=1.0, readout=readout)
+        self.code = code
+        self.bias = bias
+        self.d_in: np.ndarray | None = None
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("Fx", "scalar"), ("Bias", "scalar"),
+                          ("SpikeCount", "scalar")],
+                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*"),
+                                         ("dIn", "scalar*")],
+                 "sim_code": _STEP + "Fx += Isyn * dIn[p];\n"
+                             "if (p == 0) {\n   V = Fx + Bias;\n   Fx = 0.0;\n}\n",
+                 "threshold_condition_code": "V >= TArr[p]",
+                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;"}
+        c = self.code
+        return NeuronModel(model, "Fx", {"K": c.K},
+                           {"V": 0.0, "Fx": 0.0, "Bias": _bias(self.bias, population),
+                            "SpikeCount": 0.0},
+                           {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32),
+                            "dIn": self.d_in})
+
+
+class FSReadout(FewSpikeRelu):
+    """Non-spiking read-out: Fx integrates d_in-weighted input; when the next window opens
+    V = Fx + bias holds the complete value (``output_var="V"``, exact) -- ``"Fx"`` reads
+    the running sum at the end of the window as mlGeNN does."""
+
+    def __init__(self, K: int, bias, output_var: str = "V"):
+        super().__init__(k=K, alpha=1.0, readout="var")
+        self.bias = bias
+        self.output_var = output_var
+        self.d_in: np.ndarray | None = None
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("Fx", "scalar"), ("Bias", "scalar")],
+                 "extra_global_params": [("dIn", "scalar*")],
+                 "sim_code": _STEP + "Fx += Isyn * dIn[p];\n"
+                             "if (p == 0) {\n   V = Fx + Bias;\n   Fx = 0.0;\n}\n"}
+        return NeuronModel(model, self.output_var, {"K": self.k},
+                           {"V": 0.0, "Fx": 0.0, "Bias": _bias(self.bias, population)},
+                           {"dIn": self.d_in})
+
+
+class CodeConverter(Converter):
+    """Keras -> mlGeNN network of :class:`FSNeuron` with given per-layer codes and biases.
+
+    ``codes``/``biases``: by Activation-layer name; ``output_bias``: the read-out's;
+    ``input_neuron``: the input population's neuron (:class:`FSInput` or mlGeNN's).
+    The converted network's FS neurons and read-out still need their ``d_in``
+    (:func:`helpers.snn.mlgenn.align_sources`)."""
+
+    def __init__(self, codes: dict[str, FSCode], biases: dict[str, Any], output_bias,
+                 input_neuron, output_var: str = "V"):
+        self.codes, self.biases, self.output_bias = codes, biases, output_bias
+        self.input_neuron, self.output_var = input_neuron, output_var
+        self.K = next(iter(codes.values())).K
+
+    def create_input_neurons(self, pre):
+        return self.input_neuron
+
+    def create_neurons(self, tf_layer, pre, is_output):
+        if is_output:
+            return FSReadout(self.K, self.output_bias, self.output_var)
+        fused = getattr(tf_layer, "activation", None) not in (None, tf.keras.activations.linear)
+        if fused or isinstance(tf_layer, (tf.keras.layers.Activation, tf.keras.layers.ReLU)):
+            if tf_layer.name not in self.codes:
+                raise ValueError(f"no FS code for layer {tf_layer.name!r}")
+            return FSNeuron(self.codes[tf_layer.name], self.biases.get(tf_layer.name, 0.0))
+        return None     # linear Conv2D/Dense: synapses only, no population
+
+    def validate_tf_layer(self, tf_layer, config):
+        if isinstance(tf_layer, tf.keras.layers.AveragePooling2D) and tf_layer.padding != "valid":
+            raise NotImplementedError(f"layer {tf_layer.name!r}: mlGeNN supports only "
+                                      "'valid' padding in AveragePooling2D")
+
+    def create_compiler(self, **kwargs):
+        return FewSpikeCompiler(k=self.K, **kwargs)
+
+
+# -- connectivity and compiler --------------------------------------------------------------
+class ExplicitConv2D(Connectivity):
+    """A Conv2D as a sparse matrix with host-computed indices and weights (used for
+    strided convolutions on CPU backends: no Toeplitz, no procedural connectivity, and
+    GeNN 5.4's on-device sparse conv initialisation fails for merged groups)."""
+
+    def __init__(self, pre_ind, post_ind, weight):
+        super().__init__(weight, 0)
+        self.pre_ind, self.post_ind = pre_ind, post_ind
+
+    def connect(self, source, target):
+        pass
+
+    def get_snippet(self, connection, supported_matrix_type):
+        return ConnectivitySnippet(snippet=None, matrix_type=SynapseMatrixType.SPARSE,
+                                   weight=self.weight, delay=0,
+                                   pre_ind=self.pre_ind, post_ind=self.post_ind)
+
+
+def strided_convs(network) -> list:
+    """The network's connections that are Conv2D with a stride other than 1."""
+    return [conn for conn in network.connections
+            if isinstance(conn.connectivity, Conv2D)
+            and tuple(conn.connectivity.conv_strides) != (1, 1)]
+
+
+def few_spike_compiler(K: int, batch_size: int, backend: str) -> FewSpikeCompiler:
+    """mlGeNN's pipelined FewSpike compiler for ``backend``; on CPU backends (no procedural
+    connectivity) it builds Toeplitz, sparse or dense synapse matrices only."""
+    # prefer_in_memory_connect=False: TOEPLITZ / procedural convolutions; GeNN 5.4's sparse
+    # initialisation of merged conv groups with different kernel shapes fails to generate
+    # ("Identifier '_kernel_size_2' undefined")
+    compiler = FewSpikeCompiler(k=K, batch_size=batch_size, backend=backend,
+                                prefer_in_memory_connect=False)
+    if backend != "cuda":
+        M = SynapseMatrixType
+        compiler.supported_matrix_type = SupportedMatrixType([M.TOEPLITZ, M.SPARSE, M.DENSE])
+    return compiler

@@ -1,0 +1,64 @@
+"""The one rule that picks "the best designed code", on hand-made rows and on the committed
+CIFAR-10 results."""
+
+from __future__ import annotations
+
+from helpers.paths import REPO_ROOT
+from helpers.results import read_json
+from helpers.selection import best_code
+
+
+def _row(code, family, K, gap, spikes):
+    return {"code": code, "family": family, "K": K, "accuracy_gap_pp": gap,
+            "mean_spikes_per_neuron": spikes}
+
+
+BINARY = _row("binary_K8", "binary", 8, 0.10, 1.60)
+BINARY_MAX = _row("binary_max_K4", "binary_max", 4, 0.01, 0.30)
+FITTED = _row("fitted_K6", "fitted", 6, 0.40, 0.80)
+DISTAWARE = _row("distaware_K6", "distribution_aware", 6, 0.20, 1.20)
+LONG = _row("fitted_K10", "fitted", 10, 0.05, 0.50)
+ROWS = [BINARY, BINARY_MAX, FITTED, DISTAWARE, LONG]
+
+
+def test_smallest_gap_among_sparse_designed_codes_with_small_K():
+    # DISTAWARE has a smaller gap but 1.2 spikes; LONG has K = 10; binaries are baselines
+    assert best_code(ROWS) is FITTED
+
+
+def test_no_sparse_designed_code_falls_back_to_every_designed_code():
+    rows = [BINARY, BINARY_MAX, DISTAWARE, LONG, _row("fib_K8", "fibonacci", 8, 0.3, 1.1)]
+    assert best_code(rows) is DISTAWARE           # 0.2 pp < 0.3 pp, both above 1 spike
+
+
+def test_no_designed_code_falls_back_to_every_row():
+    assert best_code([BINARY, BINARY_MAX]) is BINARY_MAX          # the one with <= 1 spike
+    dense = _row("binary_K10", "binary", 10, 0.02, 2.5)
+    assert best_code([BINARY, dense]) is dense                    # none sparse: smallest gap
+    assert best_code([BINARY, LONG]) is LONG      # K = 10 is not a designed code at K <= 8
+
+
+def test_criteria_are_keywords():
+    assert best_code(ROWS, max_K=None) is LONG
+    assert best_code(ROWS, max_spikes=None) is DISTAWARE
+    assert best_code(ROWS, exclude_families=()) is BINARY_MAX
+    assert best_code(ROWS, metric="mean_spikes_per_neuron", max_K=None) is LONG
+    assert best_code(ROWS, max_K=4) is BINARY_MAX                 # no designed code has K <= 4
+
+
+def test_ties_go_to_the_earlier_row_and_no_rows_give_none():
+    twin = {**FITTED, "code": "twin_K6"}
+    assert best_code([FITTED, twin]) is FITTED and best_code([twin, FITTED]) is twin
+    assert best_code([]) is None
+
+
+def test_committed_results_pick_the_code_of_the_energy_table():
+    results = read_json(REPO_ROOT / "data" / "results" / "cifar10.json")
+    relu = [r for r in results["rows"] if r["method"] == "fs" and r["model"] == "resnet20_relu"
+            and r["input_mode"] == "analog"]
+    best = best_code(relu)
+    assert best["code"] == results["energy"]["code"]
+    assert best["K"] <= 8 and best["mean_spikes_per_neuron"] <= 1.0
+    designed = [r for r in relu if r["family"] != "binary" and r["K"] <= 8
+                and r["mean_spikes_per_neuron"] <= 1.0]
+    assert best["accuracy_gap_pp"] == min(r["accuracy_gap_pp"] for r in designed)
