@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.paths import REPO_ROOT
+from helpers.results import sha256_file
 
 ENV_VAR = "CIFAR10_DIR"
 FOLDER_NAME = "cifar-10-batches-py"
@@ -96,15 +97,6 @@ def find_cifar10_dir(cifar10_dir: str | Path | None = None, *, download: bool = 
         "CIFAR-10 not found. Looked at: argument cifar10_dir (not given), "
         f"${ENV_VAR} (not set), " + ", ".join(str(d) for d in looked)
         + f"; {reason}. " + _FIX)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def arrays_sha256(*arrays: np.ndarray) -> str:

@@ -1,18 +1,25 @@
-"""Results files: JSON written atomically, and the one atomic-write helper for every output.
+"""Results files: JSON written atomically, the one atomic-write helper for every output, and
+the provenance that decides whether a stored result may be re-used.
 
 :func:`atomic_output` yields a temporary file in the target's folder and renames it over the
 target only once it is complete on disk, so a crash or an unserialisable value half-way
 through a write never leaves a truncated file: the previous version stays intact. JSON,
 figures, the poster, Keras models and cached weights are all written through it.
+
+A results file records its :func:`provenance`: the parameters that produced it and SHA-256
+fingerprints of the files it read (models, codes, weights). :func:`reuse_results` returns
+the stored results only on an exact match; otherwise it prints one line naming what changed
+and the caller recomputes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,3 +92,67 @@ def read_json(path: str | Path) -> Any:
         )
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(params: Mapping[str, Any], files: Iterable[str | Path] = (),
+               root: str | Path | None = None) -> dict[str, Any]:
+    """``{"params": params, "files": {name: sha256}}`` for a result computed with ``params``
+    from ``files`` (names relative to ``root`` when given, so quick and full runs compare)."""
+    fps = {}
+    for f in files:
+        f = Path(f)
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} does not exist: it is an input of this result; run "
+                                    "the notebook that writes it (see the README's table)")
+        name = f.relative_to(root).as_posix() if root and f.is_relative_to(root) else f.name
+        fps[name] = sha256_file(f)
+    return {"params": json.loads(json.dumps(_to_jsonable(dict(params)))),
+            "files": dict(sorted(fps.items()))}
+
+
+def provenance_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What differs between a stored provenance and the current one (empty: a match)."""
+    if not old:
+        return ["the stored file records no provenance"]
+    out = []
+    p_old, p_new = old.get("params", {}), new.get("params", {})
+    for k in sorted(set(p_old) | set(p_new)):
+        if p_old.get(k, "<unset>") != p_new.get(k, "<unset>"):
+            out.append(f"{k}: {p_old.get(k, '<unset>')!r} -> {p_new.get(k, '<unset>')!r}")
+    f_old, f_new = old.get("files", {}), new.get("files", {})
+    for k in sorted(set(f_old) | set(f_new)):
+        if k not in f_old:
+            out.append(f"new input {k}")
+        elif k not in f_new:
+            out.append(f"input {k} no longer read")
+        elif f_old[k] != f_new[k]:
+            out.append(f"{k} changed")
+    return out
+
+
+def reuse_results(path: str | Path, prov: Mapping[str, Any], reuse: bool = True) -> Any:
+    """The results stored at ``path`` when ``reuse`` and their ``provenance`` equals ``prov``;
+    otherwise ``None``, after printing one line that says why they are recomputed."""
+    path = Path(path)
+    if not reuse:
+        print(f"recomputing {path.name}: reuse=False")
+        return None
+    if not path.is_file():
+        print(f"computing {path.name}: no stored results at {path}")
+        return None
+    stored = read_json(path)
+    changes = provenance_changes(stored.get("provenance"), prov)
+    if changes:
+        print(f"recomputing {path.name}: " + "; ".join(changes))
+        return None
+    print(f"re-using {path} (its parameters and input files match)")
+    return stored

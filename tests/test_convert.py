@@ -198,11 +198,17 @@ def test_energy_of_tiny_network_equals_hand_count():
     # every hidden neuron projects to the 3 outputs: synops = 3 x spikes
     np.testing.assert_allclose(r["synops"][:, 0], 3 * r["spikes"][:, 0])
     assert net.analog_macs == 72
-    _, ratio = energy_table(ann_macs(m), {"a": float(r["synops"][:, 0].mean())}, 72)
-    e_ann = 96 * 4.6
-    e_snn = 72 * 4.6 + 0.9 * float(r["synops"][:, 0].mean())
+    acs = float(r["synops"][:, 0].mean())
+    table, ratio = energy_table(ann_macs(m), {"a": acs}, 72, "fp32", {"a": 8 * 4})
+    e_ann = 96 * 4.6                                   # 72 + 24 MACs
+    # 72 analog MACs of the first layer + one AC per synaptic event + 8 neurons x 4 steps,
+    # each step one MAC (d(t)-scaled input accumulated) and one comparison
+    e_snn = 72 * 4.6 + 0.9 * acs + 32 * (4.6 + 0.9)
     assert ratio == pytest.approx(e_snn / e_ann)
-    assert energy(10, 100, "int32") == pytest.approx(10 * 3.1 + 100 * 0.1)
+    row = table.set_index("layer").loc["a"]
+    assert (row.snn_acs, row.neuron_macs, row.neuron_cmp) == (pytest.approx(acs), 32, 32)
+    assert table.energy_pj.sum() == pytest.approx(e_ann + e_snn)
+    assert energy(10, 100, "int32") == pytest.approx(10 * (3.1 + 0.1) + 100 * 0.1)
 
 
 def test_fanout_of_conv_layer_counts_edges():

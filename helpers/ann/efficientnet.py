@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from helpers.ann.pth_reader import load_state_dict
 from helpers.paths import BUILD_DIR
-from helpers.results import atomic_output
+from helpers.results import atomic_output, sha256_file
 
 #: (repeats, kernel, stride, expand, out channels) per stage.
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
@@ -132,11 +133,10 @@ def weights_file() -> Path:
 
 def load_pretrained(cache: str | Path | None = None, verify: bool = True) -> tf.keras.Model:
     """EfficientNet-Lite0 with the official weights, cached as Keras weights after the first
-    port (``build/weights/efficientnet_lite0.weights.h5``)."""
-    from helpers.ann.pth_reader import load_state_dict
-    from helpers.data import sha256_file
-
-    cache = Path(cache) if cache else BUILD_DIR / "weights" / "efficientnet_lite0.weights.h5"
+    port (``build/weights/efficientnet_lite0_<checkpoint sha256[:12]>.weights.h5``: a cache
+    of another checkpoint is never re-used)."""
+    cache = Path(cache) if cache else (BUILD_DIR / "weights"
+                                       / f"efficientnet_lite0_{WEIGHTS_SHA256[:12]}.weights.h5")
     model = efficientnet_lite0()
     if cache.is_file():
         model.load_weights(cache)

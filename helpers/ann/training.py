@@ -31,9 +31,9 @@ from helpers.ann.resnet import (
     save_model,
 )
 from helpers.ann.schedules import OneCycle
-from helpers.data import arrays_sha256, normalize, sha256_file
+from helpers.data import arrays_sha256, normalize
 from helpers.paths import BUILD_DIR
-from helpers.results import read_json, write_json
+from helpers.results import read_json, sha256_file, write_json
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:

@@ -12,10 +12,9 @@ from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import normalize
 from helpers.fs import codes as code_families
 from helpers.selection import best_code
-from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement
-from helpers.studies.rows import fs_row
+from helpers.studies.rows import fs_row, snn_energy
 
 
 def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
@@ -113,8 +112,7 @@ def cifar10_study(models: dict[str, str], inputs, data, *, binary_K_list, input_
     energy = {}
     if best is not None:
         net = nets[(best["model"], best["code"], "analog")]
-        table, ratio = energy_table(ann_macs(net.ann), best["synops_per_layer"],
-                                    net.analog_macs, precision)
+        table, ratio = snn_energy(net, best["synops_per_layer"], precision)
         energy = {"code": best["code"], "ratio": ratio, "precision": precision,
                   "table": table.to_dict(orient="records")}
     return {"n_test": int(len(data.y_test)), "n_rate": n_rate, "n_calib": int(len(data.y_train)),

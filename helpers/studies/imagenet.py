@@ -12,9 +12,8 @@ import tensorflow as tf
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.snn.convert import convert
-from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.simulate import agreement
-from helpers.studies.rows import fs_row
+from helpers.studies.rows import fs_row, snn_energy
 
 
 def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: int, K_list,
@@ -76,7 +75,7 @@ def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCod
     x_ev, y_ev = x255[n_calib:], np.asarray(y[n_calib:])
     probs = model.predict(x_ev, batch_size=batch_size, verbose=0)
     r = net.evaluate(x_ev, y_ev, batch_size)
-    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs, "fp32")
+    _, ratio = snn_energy(net, r["synops_per_layer"], "fp32")
     top5 = (np.argsort(-probs, 1)[:, :5] == y_ev[:, None]).any(1)
     ann_top1 = float(np.mean(probs.argmax(1) == y_ev))
     row = {"model": "efficientnet_b0_keras", "weights": str(weights) if weights else "random",

@@ -33,8 +33,7 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
     c = code if isinstance(code, FSCode) else next(iter(code.values()))
-    _, ratio = energy_table(ann_macs(net.ann), r["synops_per_layer"], net.analog_macs,
-                            precision)
+    _, ratio = snn_energy(net, r["synops_per_layer"], precision)
     row = {"model": model_name, "method": "fs", "code": c.name,
            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,
            "scale": scale, "bottlenecks": "spiking" if bottleneck_code else "analog",
@@ -47,3 +46,10 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
            "spikes_per_layer": r["spikes_per_neuron_per_layer"],
            "synops_per_layer": r["synops_per_layer"]}
     return row, net
+
+
+def snn_energy(net: FSNetwork, synops_per_layer: dict[str, float], precision: str = "fp32"):
+    """Energy table and SNN/ANN ratio of ``net`` (:func:`helpers.snn.energy.energy_table`):
+    its synaptic operations per layer, analog MACs and every FS neuron's K steps."""
+    steps = {info.name: info.n_neurons * info.code.K for info in net.layers}
+    return energy_table(ann_macs(net.ann), synops_per_layer, net.analog_macs, precision, steps)
