@@ -199,6 +199,55 @@ def load_cifar10(cifar10_dir: str | Path | None = None, *, n_train: int | None =
     return Cifar10(x_train, y_train, x_test, y_test, folder)
 
 
+#: First training image of the validation split (the last 5,000 training images): models
+#: train on ``[0, VAL_START)``, every choice is made on ``[VAL_START, 50000)``.
+VAL_START = 45_000
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three roles of CIFAR-10 images in a study (uint8 NHWC images, int64 labels).
+
+    ``calib``: the first ``n_calib`` training images (layer scales, code design);
+    ``val``: ``n_val`` validation images from training image 45,000 on (every choice);
+    ``test``: the first ``n_test`` test images (scored once, for what was chosen).
+    """
+
+    x_calib: np.ndarray
+    y_calib: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: Path
+
+    def images(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of ``split`` ("calib", "val" or "test")."""
+        if split not in ("calib", "val", "test"):
+            raise ValueError(f"split must be 'calib', 'val' or 'test', got {split!r}")
+        return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+
+    def describe(self) -> dict[str, str]:
+        """Which images each split holds (recorded in results files)."""
+        return {"calib": f"train[0:{len(self.y_calib)}]",
+                "val": f"train[{VAL_START}:{VAL_START + len(self.y_val)}]",
+                "test": f"test[0:{len(self.y_test)}]"}
+
+
+def load_splits(cifar10_dir: str | Path | None = None, *, n_calib: int, n_val: int,
+                n_test: int, download: bool = True) -> Splits:
+    """Calibration, validation and test images of CIFAR-10 (see :class:`Splits`)."""
+    for name, n, total in (("n_calib", n_calib, VAL_START), ("n_val", n_val, 50_000 - VAL_START),
+                           ("n_test", n_test, 10_000)):
+        if not isinstance(n, (int, np.integer)) or not 0 <= n <= total:
+            raise ValueError(f"{name}={n!r}: pass an integer between 0 and {total:,}")
+    d = load_cifar10(cifar10_dir, n_train=VAL_START + n_val if n_val else max(n_calib, 1),
+                     n_test=max(n_test, 1), download=download)
+    val = slice(VAL_START, VAL_START + n_val)
+    return Splits(d.x_train[:n_calib], d.y_train[:n_calib], d.x_train[val], d.y_train[val],
+                  d.x_test[:n_test], d.y_test[:n_test], d.source)
+
+
 def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of NHWC images, shape ``(C,)`` each, float64.
 

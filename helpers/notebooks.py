@@ -67,6 +67,36 @@ def parameter_names(path: str | Path) -> set[str]:
     return names
 
 
+#: Parameters that say where files are or whether to re-use them, not what is computed.
+WHERE_NOT_WHAT = ("output_root", "input_root", "cifar10_dir", "imagenet_dir", "class_index_json",
+                  "reuse", "verify")
+
+
+def study_parameters(notebook: str, namespace: dict[str, Any], drop: tuple[str, ...] = ()
+                     ) -> dict[str, Any]:
+    """The values of ``notebook``'s parameters-cell names in ``namespace`` (a notebook's
+    ``globals()``), without those in :data:`WHERE_NOT_WHAT` and ``drop``: what a results
+    file records as the parameters that produced it."""
+    names = parameter_names(NOTEBOOK_DIR / notebook)
+    missing = sorted(n for n in names if n not in namespace)
+    if missing:
+        raise NameError(f"{notebook}: parameters {missing} are not defined; run the parameters "
+                        "cell first")
+    return {n: namespace[n] for n in sorted(names) if n not in WHERE_NOT_WHAT + tuple(drop)}
+
+
+class ParameterError(ValueError):
+    """Notebook parameters that do not fit together."""
+
+
+def check_parameters(checks: list[tuple[bool, str]]) -> None:
+    """Raise :class:`ParameterError` listing the message of every failed ``(ok, message)``
+    check -- called once at the top of a notebook, so bad parameters fail before any work."""
+    failed = [msg for ok, msg in checks if not ok]
+    if failed:
+        raise ParameterError("notebook parameters do not fit together:\n- " + "\n- ".join(failed))
+
+
 def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     """Parameters per notebook from ``ci/<profile>.yaml`` (or a path to a YAML file)."""
     path = Path(profile)

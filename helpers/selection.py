@@ -40,6 +40,39 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
     return min(pool, key=lambda r: r[metric], default=None)
 
 
+#: Families scored on the test set as fixed references, whatever the validation rows say.
+REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published")
+
+
+def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],
+                 metric: str = "accuracy_gap_pp") -> list[dict[str, Any]]:
+    """The validation rows whose codes are scored on the test set, each with ``chosen_on``.
+
+    Per network (``model``) and ``input_mode``: at every K the designed code with the
+    smallest ``metric`` (ties: fewer spikes); every reference code
+    (:data:`REFERENCE_FAMILIES`); and the headline code of :func:`best_code`. The order
+    follows ``val_rows``.
+    """
+    rows = [dict(r) for r in val_rows if r.get("method", "fs") == "fs"]
+    why: dict[int, str] = {}
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r["family"] in REFERENCE_FAMILIES:
+            why[i] = "reference code"
+        else:
+            groups.setdefault((r["model"], r["input_mode"], r["K"]), []).append(i)
+    for idx in groups.values():
+        best = min(idx, key=lambda i: (rows[i][metric], rows[i]["mean_spikes_per_neuron"]))
+        why.setdefault(best, "val: best designed code at this K")
+    for key in dict.fromkeys((r["model"], r["input_mode"]) for r in rows):
+        pool = [i for i, r in enumerate(rows) if (r["model"], r["input_mode"]) == key]
+        pick = best_code([rows[i] for i in pool], metric=metric)
+        if pick is not None:
+            i = pool[[rows[j] is pick for j in pool].index(True)]
+            why[i] = "val: headline code (best_code)"
+    return [{**rows[i], "chosen_on": why[i]} for i in sorted(why)]
+
+
 def pareto_front(df, x: str = "mean_spikes", y: str = "mse"):
     """Rows of the DataFrame ``df`` not dominated in (fewer ``x``, lower ``y``), sorted by
     ``x``."""

@@ -149,3 +149,17 @@ def test_spike_penalty_reduces_spikes():
                       progress=False)
     assert priced.metrics["mean_spikes"] < free.metrics["mean_spikes"]
     assert activations.get("swish") is activations.silu
+
+
+def test_fit_or_load_reuses_only_the_same_fit(tmp_path, capsys):
+    from helpers.fs.fitting import fit_or_load
+
+    kw = dict(restarts=1, steps=4, n_grid=41, x_range=(-2.0, 2.0), seed=7, progress=False)
+    first = fit_or_load("silu", 3, tmp_path, **kw)
+    again = fit_or_load("silu", 3, tmp_path, **kw)
+    assert capsys.readouterr().out == ""
+    np.testing.assert_array_equal(first.h, again.h)
+    fit_or_load("silu", 3, tmp_path, **{**kw, "steps": 5})
+    assert "refitting fitted_silu_K3: steps: saved 4 -> asked 5" in capsys.readouterr().out
+    fit_or_load("silu", 3, tmp_path, **{**kw, "steps": 5, "x_range": (-3.0, 3.0)})
+    assert "x_range: saved [-2.0, 2.0] -> asked [-3.0, 3.0]" in capsys.readouterr().out

@@ -221,6 +221,9 @@ def test_fanout_of_conv_layer_counts_edges():
     y = L.Activation("relu", name="a1")(y)
     out = L.Dense(1)(L.Flatten()(y))
     m = tf.keras.Model(inp, out)
+    # positive kernels on positive images: both ReLU layers fire, so they can be calibrated
+    m.get_layer("c0").set_weights([np.ones((1, 1, 1, 1)), np.zeros(1)])
+    m.get_layer("c1").set_weights([np.ones((3, 3, 1, 2)), np.zeros(2)])
     x = np.abs(_images(4, (5, 5, 1))) + 0.1
     net = convert(m, codes.binary(4, 1.0), x, input_mode="fs")
     fan = net.model.get_layer("fs_a0").fanout.numpy()[..., 0]

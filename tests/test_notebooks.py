@@ -85,6 +85,12 @@ def check_01(root: Path, p: dict) -> None:
         assert card["epochs"] == epochs and len(card["history"]["loss"]) == epochs
         assert (card["n_train"], card["n_test"]) == (p["n_train"], p["n_test"])
         assert 0.0 <= card["test_accuracy"] <= 1.0
+    for act, epochs in p.get("from_relu", {}).items():   # started from the ReLU network
+        card = _json(root / "data" / "models" / f"resnet20_{act}_from_relu.json")
+        assert card["init_from"]["name"] == "resnet20_relu" and card["epochs"] == epochs
+        assert (card["n_train"], card["n_val"]) == (p["from_relu_n_train"],
+                                                    p["n_train"] - p["from_relu_n_train"])
+        assert len(card["history"]["val_accuracy"]) == epochs
     _figures(root, "01_training_curves")
 
 
@@ -106,10 +112,13 @@ def check_02(root: Path, p: dict) -> None:
 
 def check_03(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "codes.json")
-    assert {"protocol", "histograms", "relu", "smooth_rows"} <= set(res)
+    assert {"protocol", "histograms", "relu", "smooth_rows", "provenance"} <= set(res)
     proto = res["protocol"]
-    assert (proto["n_calib"], proto["n_test"], proto["K_ref"]) == (p["n_calib"], p["n_test"],
-                                                                   p["K_ref"])
+    assert (proto["n_calib"], proto["n_val"], proto["K_ref"]) == (p["n_calib"], p["n_val"],
+                                                                  p["K_ref"])
+    assert proto["splits"]["val"] == f"train[45000:{45000 + p['n_val']}]"
+    assert res["provenance"]["params"]["n_val"] == p["n_val"]
+    assert "data/models/resnet20_relu.keras" in res["provenance"]["files"]
     relu = res["relu"]
     assert relu["reference"]["code"] == f"binary_p_K{p['K_ref']}"
     layers = set(relu["scales"])
@@ -161,7 +170,9 @@ def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[
 
 def check_04(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "conversion.json")
-    assert {"n_check", "n_sim", "n_calib", "seed", "rows", "agreement", "raster"} <= set(res)
+    assert {"n_check", "n_sim", "n_calib", "seed", "rows", "agreement", "raster",
+            "provenance"} <= set(res)
+    assert {r["split"] for r in res["rows"]} == {"val"}
     assert (res["n_check"], res["n_sim"], res["n_calib"]) == (p["n_check"], p["n_sim"],
                                                               p["n_calib"])
     expected = _expected_conversions(root, p, [p.get("binary_K", 8)],
@@ -189,22 +200,34 @@ def check_05(root: Path, p: dict) -> None:
                                                               p["n_calib"])
     fs = [r for r in res["rows"] if r["method"] == "fs"]
     rate = [r for r in res["rows"] if r["method"] == "rate"]
+    val = [r for r in fs if r["split"] == "val"]
+    test = [r for r in fs if r["split"] == "test"]
     expected = _expected_conversions(root, p, p["binary_K_list"], p["input_modes"],
                                      p.get("fs_input_K", [8]))
-    assert sorted((r["code"], r["K"], r["input_mode"]) for r in fs) == sorted(expected)
-    _rows_ok(fs, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
+    assert sorted((r["code"], r["K"], r["input_mode"]) for r in val) == sorted(expected)
+    _rows_ok(val, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
+             p["n_val"])
+    # the test set scores what was chosen on validation rows: the references and per K the
+    # best designed code, recomputed here from the validation rows
+    from helpers.selection import chosen_per_K
+
+    assert sorted((r["code"], r["input_mode"], r["chosen_on"]) for r in test) == sorted(
+        (r["code"], r["input_mode"], r["chosen_on"]) for r in chosen_per_K(val))
+    _rows_ok(test, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_test"])
     assert len(rate) == len(p["rate_T"]) * len(p["rate_configs"])
     _rows_ok(rate, {"T", "snn_accuracy", "mean_spikes_per_neuron"}, "n_test", p["n_rate"])
     assert {r["T"] for r in rate} == set(p["rate_T"])
     e = res["energy"]
     assert {"code", "ratio", "precision", "table"} <= set(e) and e["ratio"] > 0 and e["table"]
+    assert e["code"] in {r["code"] for r in test}
+    assert res["provenance"]["params"]["n_val"] == p["n_val"]
     _figures(root, "05_accuracy_vs_K", "05_accuracy_vs_spikes", "05_layer_spikes", "05_energy")
 
 
 def check_06(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "imagenet.json")
-    assert {"n_calib", "n_eval", "ann", "seed", "rows", "agreement"} <= set(res)
+    assert {"n_calib", "n_eval", "ann", "seed", "rows", "agreement", "provenance"} <= set(res)
     assert (res["n_calib"], res["n_eval"]) == (p["n_calib"], p["n_images"] - p["n_calib"])
     assert res["ann"]["n_images"] == p["n_images"]
     # each binary K; the FS-input K also with FS-encoded input and with analog bottlenecks
@@ -314,3 +337,50 @@ def test_notebook_runs_in_quick_profile(nb, cifar10_dir, quick_chain):
     assert out.is_file()
     CHECKS[prefix](QUICK_ROOT, params)
     quick_chain.add(prefix)
+
+
+def _stream_text(executed: Path) -> str:
+    """Everything the executed notebook printed (stdout/stderr streams)."""
+    nb = nbformat.read(executed, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs if o.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_changing_one_parameter_recomputes_and_an_unchanged_run_reuses(quick_chain, tmp_path):
+    if "05" not in quick_chain:
+        pytest.skip("needs the quick chain's notebook 05 outputs in this session")
+    nb = next(n for n in NOTEBOOKS if n.name.startswith("05"))
+    params = {**load_profile("quick")[nb.name], "reuse": True}
+    text = _stream_text(run_notebook(nb, params, tmp_path / "same"))
+    assert "re-using" in text and "recomputing" not in text
+    changed = {**params, "rate_T": [8]}
+    text = _stream_text(run_notebook(nb, changed, tmp_path / "changed"))
+    assert "recomputing cifar10.json: rate_T: [8, 16] -> [8]" in text
+    rows = _json(QUICK_ROOT / "data" / "results" / "cifar10.json")["rows"]
+    assert {r["T"] for r in rows if r["method"] == "rate"} == {8}
+
+
+@pytest.mark.slow
+def test_main_job_runs_offline_from_committed_results(tmp_path, monkeypatch):
+    """The full profile on a copy of the committed data/ with no dataset, no ImageNet and an
+    empty Keras cache: every notebook re-uses its results, and the figures it draws equal
+    the committed ones byte for byte (what keeps `make run` from dirtying `git status`)."""
+    from helpers.paths import REPO_ROOT
+
+    root = tmp_path / "root"
+    shutil.copytree(REPO_ROOT / "data", root / "data")
+    for var in ("CIFAR10_DIR", "IMAGENET_DIR", "KERAS_HOME"):
+        (tmp_path / var).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / var))
+    for nb in NOTEBOOKS:
+        params = {**load_profile("full")[nb.name], "output_root": str(root)}
+        if "input_root" in parameter_names(nb):
+            params["input_root"] = str(root)
+        text = _stream_text(run_notebook(nb, params, tmp_path / "executed"))
+        assert "recomputing" not in text and "retraining" not in text, (nb.name, text)
+    drawn = sorted(p.relative_to(root / "figures") for p in (root / "figures").rglob("*.*"))
+    assert drawn, "no figure was drawn"
+    for rel in drawn:
+        assert (root / "figures" / rel).read_bytes() == (REPO_ROOT / "figures" / rel).read_bytes(), \
+            f"figures/{rel} differs from the committed file: run `make run` and commit it"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers.fs import codes
 from helpers.fs.neuron import FSCode
@@ -87,6 +89,10 @@ def test_every_panel_draws_both_formats(root, tmp_path):
     for name in poster.PANELS:
         assert (out / f"{name}.png").stat().st_size > 1000
         assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        with Image.open(out / f"{name}.png") as im:
+            assert im.info["dpi"] == pytest.approx((poster.PANEL_DPI, poster.PANEL_DPI), abs=0.01)
+            # tight crop: within a few tenths of an inch of the drawn figure size
+            assert im.width / poster.PANEL_DPI == pytest.approx(poster.PANELS[name][1][0], abs=2.5)
     pdf = poster.make_poster(root, out, tmp_path / "poster.pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
@@ -107,8 +113,11 @@ def test_mlgenn_anchor_is_read_from_the_results_file(root):
 
 
 def test_headline_numbers_follow_the_results_file(root):
-    text = poster.headline_text(poster.headline_numbers(root))
-    assert any("90.50 % with code “Fibonacci, K = 6”" in t and "0.80 spikes" in t for t in text)
+    h = poster.headline_numbers(root)
+    assert h["missing"] == [] and h["files_missing"] == []
+    text = poster.headline_text(h)
+    assert any("90.50 % with code “Fibonacci, K = 6” (chosen on the test set)" in t
+               and "0.80 spikes" in t and "latency 114 timesteps" in t for t in text)
     assert any("75.0 % top-1 with code “distribution-aware, K = 6”" in t for t in text)
     assert any("On GeNN (100 CIFAR-10 images)" in t and "≥ 99.4 %" in t for t in text)
     assert any("SNN / ANN = 0.250" in t for t in text)
@@ -131,6 +140,7 @@ def test_missing_results_are_skipped_with_a_message(root, tmp_path):
     assert status["code_design"] == "drawn"
     h = poster.headline_numbers(root)
     assert h["cifar"] is None and h["imagenet"] is None
+    assert h["files_missing"] == ["cifar10.json", "imagenet.json"]
     poster.make_poster(root, tmp_path / "p", tmp_path / "poster.pdf")
     empty = tmp_path / "empty"
     assert all(s.startswith("skipped") for s in poster.draw_panels(empty, tmp_path / "e").values())
@@ -192,3 +202,74 @@ def test_failed_figure_save_keeps_the_old_figure(tmp_path, monkeypatch):
     plt.close(fig)
     assert pdf.read_bytes() == old
     assert sorted(f.name for f in tmp_path.iterdir()) == ["f.pdf", "f.png"]
+
+
+def _edit_json(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_missing_headline_number_is_shown_as_missing(root):
+    rdir = root / "data" / "results"
+
+    def drop(data):
+        for r in data["rows"]:
+            if r["code"] == "relu_fib_K6":
+                del r["latency_timesteps"]
+        del data["energy"]["ratio"]
+
+    _edit_json(rdir / "cifar10.json", drop)
+    _edit_json(rdir / "imagenet.json",
+               lambda d: [r.pop("mean_spikes_per_neuron") for r in d["rows"]])
+    h = poster.headline_numbers(root)
+    assert h["missing"] == ["cifar10.json: latency_timesteps", "cifar10.json: energy.ratio",
+                            "imagenet.json: mean_spikes_per_neuron"]
+    text = poster.headline_text(h)
+    assert any("90.50 %" in t and "latency n/a (missing in cifar10.json: latency_timesteps)"
+               in t for t in text)
+    assert "SNN / ANN = n/a (missing in cifar10.json: energy.ratio)" in " ".join(text)
+    assert "ImageNet sample: n/a (missing in imagenet.json: mean_spikes_per_neuron)" in text
+
+
+def test_the_relu_network_is_named_not_guessed(root):
+    rdir = root / "data" / "results"
+
+    def add_nobn(data):      # a second network whose name contains "relu", listed first
+        nobn = [{**r, "model": "resnet20_relu_nobn", "snn_accuracy": 0.5,
+                 "accuracy_gap_pp": 41.0} for r in data["rows"] if r["method"] == "fs"
+                and r["model"] == "resnet20_relu"]
+        data["rows"] = nobn + data["rows"]
+
+    _edit_json(rdir / "cifar10.json", add_nobn)
+    text = poster.headline_text(poster.headline_numbers(root))
+    assert "CIFAR-10 test set (ResNet-20, ReLU): 90.50 %" in text[0]   # the default name
+    h = poster.headline_numbers(root, relu_model="resnet20_relu_nobn")
+    assert (h["cifar"]["model"], h["cifar"]["snn_accuracy"]) == ("resnet20_relu_nobn", 0.5)
+    # notebook 05's models mapping, recorded in the file, names it too
+    _edit_json(rdir / "cifar10.json", lambda d: d.update(
+        provenance={"params": {"models": {"relu": "resnet20_relu_nobn"}}}))
+    assert poster.headline_numbers(root)["cifar"]["model"] == "resnet20_relu_nobn"
+    with pytest.raises(poster.PosterError, match=r"no FS rows of the ReLU network 'resnet20_x'"
+                       r" \(its networks: \['resnet20_relu_nobn', 'resnet20_relu', "
+                       r"'resnet20_silu'\]\)\. Fix: pass relu_model="):
+        poster.headline_numbers(root, relu_model="resnet20_x")
+    fig = plt.figure()
+    with pytest.raises(poster.PosterError, match="resnet20_x"):
+        poster.panel_accuracy_vs_spikes(poster.Sources(root, "resnet20_x"), fig)
+    plt.close(fig)
+
+
+def test_each_results_file_is_read_once_for_all_panels(root, tmp_path, monkeypatch):
+    reads = []
+    real = poster.read_json
+    monkeypatch.setattr(poster, "read_json", lambda path: reads.append(path.name) or real(path))
+    poster.draw_panels(root, tmp_path / "p", only=["cifar_accuracy_vs_K", "accuracy_vs_spikes",
+                                                  "energy", "mlgenn"], context="notebook")
+    assert sorted(reads) == ["cifar10.json", "mlgenn.json"]
+
+
+def test_captions_fit_three_lines_under_their_panel():
+    for row in poster.LAYOUT:
+        for name in row:         # the wrap width make_poster uses, panels at 70 % of full width
+            assert len(textwrap.wrap(poster.PANELS[name][2], int(150 * 0.7 / len(row)))) <= 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helpers.paths import REPO_ROOT
 from helpers.results import read_json
-from helpers.selection import best_code
+from helpers.selection import best_code, chosen_per_K
 
 
 def _row(code, family, K, gap, spikes):
@@ -62,3 +62,25 @@ def test_committed_results_pick_the_code_of_the_energy_table():
     designed = [r for r in relu if r["family"] != "binary" and r["K"] <= 8
                 and r["mean_spikes_per_neuron"] <= 1.0]
     assert best["accuracy_gap_pp"] == min(r["accuracy_gap_pp"] for r in designed)
+
+
+def _val(model, code, family, K, gap, spikes, mode="analog"):
+    return {"model": model, "code": code, "family": family, "K": K, "input_mode": mode,
+            "accuracy_gap_pp": gap, "mean_spikes_per_neuron": spikes, "method": "fs"}
+
+
+def test_chosen_per_K_takes_best_designed_per_K_references_and_the_headline():
+    rows = [_val("n", "binary_K6", "binary", 6, 1.7, 1.1),
+            _val("n", "a6", "distribution_aware", 6, 0.1, 1.07),   # best at K=6 (gap)
+            _val("n", "b6", "fitted", 6, 0.2, 0.80),               # headline: <= 1 spike
+            _val("n", "c8", "fitted", 8, 0.05, 1.5),
+            _val("n", "d8", "fibonacci", 8, 0.05, 1.2),            # tie on gap: fewer spikes
+            _val("n", "sm", "sm_published", 16, 0.3, 2.0),
+            _val("n", "a6", "distribution_aware", 6, 0.4, 1.0, mode="fs")]
+    chosen = {(r["code"], r["input_mode"]): r["chosen_on"] for r in chosen_per_K(rows)}
+    assert chosen == {("binary_K6", "analog"): "reference code",
+                      ("a6", "analog"): "val: best designed code at this K",
+                      ("b6", "analog"): "val: headline code (best_code)",
+                      ("d8", "analog"): "val: best designed code at this K",
+                      ("sm", "analog"): "reference code",
+                      ("a6", "fs"): "val: headline code (best_code)"}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.ann.resnet import load_card, load_model, model_paths
+from helpers.data import normalize
+
 
 def activation_layers(model) -> list:
     """The model's ``Activation`` / ``ReLU`` layers, in order."""
@@ -44,16 +47,14 @@ def collect_preactivations(model, x: np.ndarray, max_per_layer: int = 200_000,
     return {k: np.concatenate(v)[:max_per_layer] for k, v in chunks.items()}
 
 
-def model_preactivations(models_dir, name: str, x_calib_u8: np.ndarray, x_test_u8: np.ndarray,
+def model_preactivations(models_dir, name: str, x_calib_u8: np.ndarray, x_val_u8: np.ndarray,
                          max_per_layer: int = 60_000, seed: int = 0) -> dict | None:
-    """Calibration and test pre-activations of a committed model, normalised with its card.
+    """Calibration and validation pre-activations of a committed model, normalised with its
+    card: codes are designed on the first and ranked on the second.
 
-    Returns ``{"calib": {layer: samples}, "test": {...}, "sizes": {layer: neurons}}``, or
+    Returns ``{"calib": {layer: samples}, "val": {...}, "sizes": {layer: neurons}}``, or
     ``None`` (with a printed message) when the model file is missing.
     """
-    from helpers.ann.resnet import load_card, load_model, model_paths
-    from helpers.data import normalize
-
     path = model_paths(models_dir, name)[0]
     if not path.is_file():
         print(f"SKIPPED {name}: {path} not found — run notebooks/01_ann_training.ipynb first")
@@ -62,8 +63,8 @@ def model_preactivations(models_dir, name: str, x_calib_u8: np.ndarray, x_test_u
     mean, std = card["preprocessing"]["mean"], card["preprocessing"]["std"]
     calib = collect_preactivations(model, normalize(x_calib_u8, mean, std), max_per_layer,
                                    seed=seed)
-    test = collect_preactivations(model, normalize(x_test_u8, mean, std), max_per_layer,
-                                  seed=seed + 1)
+    val = collect_preactivations(model, normalize(x_val_u8, mean, std), max_per_layer,
+                                 seed=seed + 1)
     sizes = {layer.name: int(np.prod(layer.input.shape[1:])) for layer in model.layers
              if layer.name in calib}
-    return {"calib": calib, "test": test, "sizes": sizes}
+    return {"calib": calib, "val": val, "sizes": sizes}

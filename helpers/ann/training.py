@@ -31,7 +31,7 @@ from helpers.ann.resnet import (
     save_model,
 )
 from helpers.ann.schedules import OneCycle
-from helpers.data import arrays_sha256, normalize
+from helpers.data import arrays_sha256, channel_stats, normalize
 from helpers.paths import BUILD_DIR
 from helpers.results import read_json, sha256_file, write_json
 
@@ -104,7 +104,7 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
+def train_or_load(cfg: TrainConfig, data, mean=None, std=None, models_dir: str | Path = ".",
                   reuse: bool = True, checkpoint_dir: str | Path | None = None,
                   progress: bool = True) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Train ``cfg`` on ``data`` (a :class:`helpers.data.Cifar10`) or re-use a saved model.
@@ -115,14 +115,15 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
     checkpoint per epoch in ``checkpoint_dir`` (default ``build/checkpoints/<name>``) from
     which an interrupted run resumes. The card holds the validation accuracy per epoch, the
     test accuracy (scored once, at the end), the data fingerprint and the timing.
+    ``mean``/``std``: the normalisation (per channel, 0-255 scale); None: the parent's
+    (``cfg.init_from``) or the channel statistics of the training images used.
     """
-    model_file, card_file = model_paths(models_dir, cfg.name)
-    if reuse and model_file.is_file() and card_file.is_file():
-        card = load_card(models_dir, cfg.name)
-        why = card_mismatch(card, cfg)
-        if why is None:
-            return load_model(model_file), card
-        print(f"retraining {cfg.name}: {why}")
+    model_file = model_paths(models_dir, cfg.name)[0]
+    card = reusable_card(cfg, models_dir, reuse)
+    if card is not None:
+        return load_model(model_file), card
+    if mean is None or std is None:
+        mean, std = _normalisation(cfg, data, models_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else BUILD_DIR / "checkpoints" / cfg.name
     model, history, seconds = _fit(cfg, data, mean, std, models_dir, ckpt, progress)
     x_test = normalize(data.x_test, mean, std)
@@ -131,6 +132,37 @@ def train_or_load(cfg: TrainConfig, data, mean, std, models_dir: str | Path,
     save_model(model, model_file)
     save_card(card, models_dir)
     return model, card
+
+
+def from_parent_config(activation: str, epochs: int, max_lr: float, seed: int,
+                       parent: str = "resnet20_relu", n_train: int = 45_000) -> TrainConfig:
+    """A ResNet-20 with ``activation`` that starts from ``parent``'s weights and trains on
+    the first ``n_train`` images (validation: the rest), named
+    ``resnet20_<activation>_from_<parent's activation>``. The card says that the parent saw
+    the validation images when it was trained on all 50,000."""
+    return TrainConfig(name=f"resnet20_{activation}_from_{parent.rsplit('_', 1)[-1]}",
+                       activation=activation, epochs=epochs, max_lr=max_lr, seed=seed,
+                       n_train=n_train, init_from=parent,
+                       extra={"recipe": f"fine-tuned from {parent} (trained on all 50,000 "
+                                        "training images, so its validation images were "
+                                        "seen by the parent)"})
+
+
+def reusable_card(cfg: TrainConfig, models_dir: str | Path, reuse: bool = True
+                  ) -> dict[str, Any] | None:
+    """The saved card of ``cfg`` when ``reuse`` and it records exactly ``cfg`` (no data and no
+    model needed: what lets the main job run offline); else None, with one printed line."""
+    model_file, card_file = model_paths(models_dir, cfg.name)
+    if not reuse or not (model_file.is_file() and card_file.is_file()):
+        print(f"training {cfg.name}: " + ("reuse=False" if not reuse else
+                                           f"no saved model in {models_dir}"))
+        return None
+    card = load_card(models_dir, cfg.name)
+    why = card_mismatch(card, cfg)
+    if why:
+        print(f"retraining {cfg.name}: {why}")
+        return None
+    return card
 
 
 def config_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -156,6 +188,16 @@ def card_mismatch(card: dict[str, Any], cfg: TrainConfig) -> str | None:
     diff = [f"{k}: card {have.get(k)!r} -> asked {v!r}" for k, v in want.items()
             if have.get(k) != v]
     return "; ".join(diff) if diff else None
+
+
+def _normalisation(cfg: TrainConfig, data, models_dir) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std: the parent model's (fine-tuning keeps its inputs), else those
+    of the training images the run uses."""
+    if cfg.init_from:
+        pp = load_card(models_dir, cfg.init_from)["preprocessing"]
+        return pp["mean"], pp["std"]
+    mean, std = channel_stats(data.x_train[:cfg.n_train])
+    return mean.tolist(), std.tolist()
 
 
 def _split(cfg: TrainConfig, data, mean, std):

@@ -180,16 +180,21 @@ def sm_published(activation: str) -> FSCode:
                                   "source": "christophstoeckl/FS-neurons fs_weights.py"})
 
 
-def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
-    """Committed codes usable for ``activation``: ReLU → the codes chosen by notebook 03
-    (``relu_*.json``, normalised units); SiLU / sigmoid → notebook 02's fits
+def saved_code_files(activation: str, codes_dir) -> list[Path]:
+    """The committed code files usable for ``activation``: ReLU → the codes chosen by
+    notebook 03 (``relu_*.json``, normalised units); SiLU / sigmoid → notebook 02's fits
     (``fitted_<act>_K*``), S&M's (``sm_<act>_*``) and notebook 03's density fits
-    (``<act>_density_K*``)."""
+    (``<act>_density_K*``). Sorted by name."""
     folder = Path(codes_dir)
     if activation == "relu":
         patterns = ["relu_*.json"]
     else:
         patterns = [f"fitted_{activation}_K*.json", f"sm_{activation}_K*.json",
                     f"{activation}_density_K*.json"]
-    files = sorted({p for pat in patterns for p in folder.glob(pat)})
-    return sorted((FSCode.load(p) for p in files), key=lambda c: (c.K, c.name))
+    return sorted({p for pat in patterns for p in folder.glob(pat)})
+
+
+def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
+    """The codes of :func:`saved_code_files`, sorted by (K, name)."""
+    return sorted((FSCode.load(p) for p in saved_code_files(activation, codes_dir)),
+                  key=lambda c: (c.K, c.name))

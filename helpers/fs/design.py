@@ -111,7 +111,7 @@ def histograms(layers: dict[str, np.ndarray], bins: int = 200,
                         for k, v in layers.items()}}
 
 
-def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
+def design_relu(calib: dict[str, np.ndarray], val: dict[str, np.ndarray],
                 sizes: dict[str, int], K_list: list[int], K_ref: int, *,
                 percentile: float = 99.9, extra_K: int = 6, lambdas=(0.0, 1e-5),
                 fit_K=(), fit_lambdas=(0.0,), fit_kwargs: dict | None = None,
@@ -119,7 +119,7 @@ def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
     """The ReLU code-design study of notebook 03.
 
     Designs candidates on the pooled normalised ``calib`` pre-activations, evaluates them per
-    layer on ``test``, and finds, per family, the code with the fewest spikes at the error of
+    layer on the validation pre-activations ``val`` (every choice is made there), and finds, per family, the code with the fewest spikes at the error of
     ``binary_p_K<K_ref>``. Returns ``(results, chosen_codes)``: ``results`` holds
     ``scales``, ``rows`` (per code and layer, plus ``layer == "network"``), ``reference`` and
     ``winners``; ``chosen_codes`` are, per K, the lowest-error designed code and the designed
@@ -130,7 +130,7 @@ def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
     calib_norm = np.concatenate([v / scales[k] for k, v in calib.items()])
     cands = relu_candidates(calib_norm, K_list, extra_K=extra_K, lambdas=lambdas, fit_K=fit_K,
                             fit_lambdas=fit_lambdas, fit_kwargs=fit_kwargs, seed=seed)
-    rows = evaluate_per_layer(cands, test, scales, sizes)
+    rows = evaluate_per_layer(cands, val, scales, sizes)
     net = rows[rows.layer == "network"]
     ref = net[net.code == f"binary_p_K{K_ref}"].iloc[0]
     winners = fewest_spikes_at_error(net, ref["mse"])
@@ -156,17 +156,18 @@ def design_relu(calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
     return results, codes_out
 
 
-def design_smooth(activation: str, calib: dict[str, np.ndarray], test: dict[str, np.ndarray],
+def design_smooth(activation: str, calib: dict[str, np.ndarray], val: dict[str, np.ndarray],
                   sizes: dict[str, int], uniform_codes: list[FSCode], K_list: list[int], *,
                   restarts: int = 4, steps: int = 1500, seed: int = 0
                   ) -> tuple[list[dict[str, Any]], list[FSCode]]:
     """SiLU / sigmoid study: codes fitted on the pooled calibration density for each K,
-    evaluated per layer beside ``uniform_codes`` (notebook 02's and S&M's). Returns
+    evaluated per layer on the validation pre-activations ``val`` beside ``uniform_codes``
+    (notebook 02's and S&M's). Returns
     ``(rows, density_codes)``."""
     cal = np.concatenate(list(calib.values()))
     x, w = density_grid(cal, bins=1500)
     fitted = [fit_code(activation, K, x=x, weights=w, restarts=restarts, steps=steps, seed=seed,
                        name=f"{activation}_density_K{K}").code for K in K_list]
-    rows = evaluate_per_layer(list(uniform_codes) + fitted, test, {k: 1.0 for k in test}, sizes,
+    rows = evaluate_per_layer(list(uniform_codes) + fitted, val, {k: 1.0 for k in val}, sizes,
                               activation=activation)
     return rows.assign(activation=activation).to_dict(orient="records"), fitted

@@ -194,12 +194,33 @@ def fit_code(target: str | Callable[[np.ndarray], np.ndarray], K: int, *,
 
 def fit_or_load(activation: str, K: int, codes_dir, reuse: bool = True, name: str | None = None,
                 **fit_kwargs) -> FSCode:
-    """Load ``codes_dir/<name>.json`` when ``reuse`` and it exists, else :func:`fit_code` and
-    save it there. ``name`` defaults to ``fitted_<activation>_K<K>``."""
+    """Load ``codes_dir/<name>.json`` when ``reuse`` and the file records the same fit
+    (restarts, steps, seed, spike price, input range), else :func:`fit_code` and save it
+    there, printing one line saying why. ``name`` defaults to ``fitted_<activation>_K<K>``."""
     name = name or f"fitted_{activation}_K{K}"
     path = Path(codes_dir) / f"{name}.json"
     if reuse and path.is_file():
-        return FSCode.load(path)
+        code = FSCode.load(path)
+        why = _fit_mismatch(code, fit_kwargs)
+        if not why:
+            return code
+        print(f"refitting {name}: {why}")
     code = fit_code(activation, K, name=name, **fit_kwargs).code
     code.save(codes_dir)
     return code
+
+
+def _fit_mismatch(code: FSCode, fit_kwargs: dict) -> str:
+    """What differs between a saved fit and the one asked for ("" when nothing does)."""
+    defaults = {"restarts": 6, "steps": 1500, "seed": DEFAULT_SEED, "lambda": 0.0}
+    asked = {"restarts": fit_kwargs.get("restarts", defaults["restarts"]),
+             "steps": fit_kwargs.get("steps", defaults["steps"]),
+             "seed": DEFAULT_SEED if fit_kwargs.get("seed") is None else int(fit_kwargs["seed"]),
+             "lambda": float(fit_kwargs.get("lam", 0.0))}
+    diff = [f"{k}: saved {code.meta.get(k)!r} -> asked {v!r}" for k, v in asked.items()
+            if code.meta.get(k) != v]
+    if "x_range" in fit_kwargs and fit_kwargs.get("x") is None and code.x_range is not None:
+        lo, hi = (float(v) for v in fit_kwargs["x_range"])
+        if not np.allclose(code.x_range, (lo, hi)):
+            diff.append(f"x_range: saved {list(code.x_range)} -> asked {[lo, hi]}")
+    return "; ".join(diff)

@@ -26,6 +26,19 @@ from helpers.report.style import (
 )
 from helpers.selection import pareto_front
 
+#: How figures name the images a results row was measured on (its ``split``).
+SPLIT_LABELS = {"val": "validation images", "test": "test set", "eval": "image sample"}
+
+
+def split_label(rows: pd.DataFrame, missing: str = "test") -> str:
+    """Which images ``rows`` were measured on, for axis labels and titles ("validation
+    images", "test set", ...; several joined with " + "). Rows without ``split`` (files
+    written before splits were recorded) count as ``missing``."""
+    splits = rows["split"].fillna(missing) if "split" in rows else [missing] * len(rows)
+    names = list(dict.fromkeys(splits)) or [missing]
+    return " + ".join(SPLIT_LABELS.get(s, s) for s in names)
+
+
 #: Published CIFAR-10 reference points ``{x: spikes per neuron, y: accuracy %, label}``,
 #: marked on the accuracy-vs-spikes figures.
 CIFAR10_ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-10 ResNet, K = 10"}]
@@ -123,14 +136,17 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
 
 
 def plot_accuracy_vs_K(rows: pd.DataFrame, ax: plt.Axes, ann_accuracy: float | None = None,
-                       ax_spikes: plt.Axes | None = None, ylabel: str = "test accuracy (%)",
+                       ax_spikes: plt.Axes | None = None, ylabel: str | None = None,
                        ms: float | None = None) -> plt.Axes:
     """SNN accuracy (%) against timesteps per layer K, one line per code family.
 
     ``rows``: FS rows of one network with ``family``, ``K``, ``snn_accuracy`` (fraction) and
     ``mean_spikes_per_neuron``; ``ann_accuracy`` (fraction) is drawn as a dotted line;
     ``ax_spikes``: also mean spikes per neuron against K there. ``ms``: marker size.
+    ``ylabel``: default "accuracy (%), <the images the rows were measured on>"
+    (:func:`split_label`).
     """
+    ylabel = ylabel or f"accuracy (%), {split_label(rows)}"
     for fam, g in rows.groupby("family"):
         g = g.sort_values("K")
         kw = {"marker": "o", "ms": ms, "color": FAMILY_COLORS.get(fam),
@@ -154,8 +170,12 @@ def plot_accuracy_vs_spikes(fs_rows: pd.DataFrame, rate_rows: pd.DataFrame, ax: 
 
     ``fs_rows``: FS rows of one network (``family``, ``mean_spikes_per_neuron``,
     ``snn_accuracy``), one line per family; ``rate_rows``: rate-coded rows, one grey line per
-    configuration (``code``); ``anchors``: published points ``{x, y, label}`` to mark.
+    configuration (``code``); ``anchors``: published points ``{x, y, label}`` to mark. The
+    y axis names the images of ``fs_rows`` (:func:`split_label`); rate-coded lines measured
+    on other images say which in their legend entry.
     """
+    fs_images, rate_images = split_label(fs_rows), split_label(rate_rows)
+    rate_note = f" ({rate_images})" if rate_images != fs_images else ""
     for fam, g in fs_rows.groupby("family"):
         g = g.sort_values("mean_spikes_per_neuron")
         ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="o",
@@ -163,27 +183,30 @@ def plot_accuracy_vs_spikes(fs_rows: pd.DataFrame, rate_rows: pd.DataFrame, ax: 
     for code, g in rate_rows.groupby("code"):
         g = g.sort_values("mean_spikes_per_neuron")
         ax.plot(g["mean_spikes_per_neuron"], 100 * g["snn_accuracy"], marker="s", ls="--",
-                color=FAMILY_COLORS["rate"], alpha=0.8, label=code_label(code))
+                color=FAMILY_COLORS["rate"], alpha=0.8, label=code_label(code) + rate_note)
     if ann_accuracy is not None:
         ax.axhline(100 * ann_accuracy, color="black", lw=1, ls=":", label="ANN")
     for a in anchors or []:
         ax.plot(a["x"], a["y"], marker="*", ms=14, color="crimson", ls="none")
         ax.annotate(a["label"], (a["x"], a["y"]), fontsize=8, xytext=(4, 4),
                     textcoords="offset points")
-    ax.set(xscale="log", xlabel="mean spikes per neuron (per image)", ylabel="test accuracy (%)")
+    ax.set(xscale="log", xlabel="mean spikes per neuron (per image)",
+           ylabel=f"accuracy (%), {fs_images}")
     ax.legend(fontsize="small")
     return ax
 
 
 def plot_energy(energy: dict, ax: plt.Axes) -> plt.Axes:
     """Energy per image and layer, ANN vs SNN bars (``energy``: ``cifar10.json``'s entry with
-    ``table`` rows ``network``, ``energy_pj``, and ``code``, ``ratio``, ``precision``)."""
+    ``table`` rows ``network``, ``energy_pj``, and ``code``, ``ratio``, ``precision`` and
+    ``split``, the images the spikes were counted on; without it: the test set)."""
+    images = SPLIT_LABELS.get(energy.get("split", "test"), energy.get("split"))
     table = pd.DataFrame(energy["table"])
     for i, (who, g) in enumerate(table.groupby("network")):
         ax.bar(np.arange(len(g)) + 0.4 * i, g.energy_pj / 1e6, width=0.4, label=who)
     ax.set(ylabel="energy per image (µJ)", xlabel="layer (input → output)", yscale="log",
            title=f"{code_label(energy['code'])}: SNN/ANN energy = {energy['ratio']:.3f} "
-                 f"({energy['precision']}, Horowitz 45 nm)")
+                 f"({energy['precision']}, Horowitz 45 nm), {images}")
     ax.legend()
     return ax
 

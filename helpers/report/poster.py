@@ -6,13 +6,27 @@ or raises :class:`MissingResults` naming the file it lacks. :func:`draw_panels` 
 panel to ``figures/poster/<name>.{png,pdf}`` and reports which were skipped;
 :func:`make_poster` lays them out on one A0 portrait page with a title, captions and the
 headline numbers read from the results files (:func:`headline_numbers`).
+
+Which images a number comes from: CIFAR-10 rows carry ``split`` -- "val" (every code, on
+validation images) or "test" (only what was chosen on the validation rows); a row without
+``split`` (files written before splits were recorded) counts as a test row. Panels that
+compare every code draw the validation rows where there are any; the headline quotes the
+test row of the code :func:`helpers.selection.best_code` picks on the validation rows
+(:func:`test_row_of`). ImageNet rows are all on the evaluation images of the sample.
+
+The ReLU network (the accuracy-vs-spikes panel and the CIFAR-10 headline) is, in this order:
+``relu_model`` as passed to :func:`draw_panels` / :func:`headline_numbers` /
+:func:`make_poster`; notebook 05's ``models["relu"]`` as recorded in cifar10.json's
+provenance; :data:`DEFAULT_RELU_MODEL`. A results file without rows of it is an error
+(:class:`PosterError`), not a silent choice of another network.
 """
 
 from __future__ import annotations
 
+import math
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
+from PIL import Image
 
 from helpers.fs.neuron import FSCode
 from helpers.report.panels import (
@@ -37,23 +52,42 @@ from helpers.report.style import code_label, model_label, savefig, set_style
 from helpers.results import atomic_output, read_json
 from helpers.selection import best_code
 
+#: The ReLU network when neither the caller nor cifar10.json's provenance names one (the
+#: name notebook 01 gives it).
+DEFAULT_RELU_MODEL = "resnet20_relu"
+
+#: Resolution of the panel PNGs (dots per inch). The poster PDF embeds each panel at 100 px
+#: per inch of the A0 page, and a panel is shown at most 0.94 * 33.1 in / 20 in = 1.56 times
+#: its drawn size (the widest panels alone in a row), so 160 dpi keeps every pixel the poster
+#: shows; the panel PDFs are vector graphics for print.
+PANEL_DPI = 160
 
 class MissingResults(FileNotFoundError):
     """A panel's input file does not exist (yet)."""
 
 
+class PosterError(ValueError):
+    """The results files do not hold what the poster is configured to show."""
+
+
 @dataclass(frozen=True)
 class Sources:
-    """Where the panels read from: ``<root>/data/{results,codes,models}``."""
+    """Where the panels read from: ``<root>/data/{results,codes,models}``; each results file
+    is read once. ``relu_model``: the ReLU network to show (None: see the module docstring)."""
 
     root: Path
+    relu_model: str | None = None
+    _read: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def result(self, name: str) -> dict[str, Any]:
-        path = self.root / "data" / "results" / f"{name}.json"
-        if not path.is_file():
-            raise MissingResults(f"{path} not found (written by the notebook that produces "
-                                 f"{name}.json; see the README table)")
-        return read_json(path)
+        """The parsed ``data/results/<name>.json`` (shared between callers: do not modify)."""
+        if name not in self._read:
+            path = self.root / "data" / "results" / f"{name}.json"
+            if not path.is_file():
+                raise MissingResults(f"{path} not found (written by the notebook that produces "
+                                     f"{name}.json; see the README table)")
+            self._read[name] = read_json(path)
+        return self._read[name]
 
     def code(self, name: str) -> FSCode:
         path = self.root / "data" / "codes" / f"{name}.json"
@@ -61,24 +95,70 @@ class Sources:
             raise MissingResults(f"{path} not found (written by notebooks 02/03)")
         return FSCode.load(path)
 
+    def relu(self, models: Iterable[str]) -> str:
+        """The ReLU network's name (see the module docstring); :class:`PosterError` when it
+        is not among ``models`` (the networks of cifar10.json's FS rows)."""
+        recorded = (self.result("cifar10").get("provenance") or {}).get("params", {})
+        name = self.relu_model or recorded.get("models", {}).get("relu") or DEFAULT_RELU_MODEL
+        models = list(dict.fromkeys(models))
+        if name not in models:
+            raise PosterError(f"cifar10.json has no FS rows of the ReLU network {name!r} (its "
+                              f"networks: {models}). Fix: pass relu_model=<one of them> to "
+                              "draw_panels / headline_numbers / make_poster, or re-run "
+                              f"notebook 05 with models['relu'] = {name!r}")
+        return name
+
+
+def split_of(row: Mapping[str, Any], missing: str = "test") -> str:
+    """The images ``row`` was measured on: its ``split``, or ``missing`` without one."""
+    s = row.get("split")
+    return s if isinstance(s, str) else missing
+
+
+def test_row_of(rows: Iterable[Mapping[str, Any]],
+                pick: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The test-set row of the converted network ``pick`` (a row chosen on validation
+    images): the row with split "test" (or none) and the same ``model``, ``method``,
+    ``code``, ``input_mode``, ``scale`` and ``bottlenecks`` (those ``pick`` records).
+    ``pick`` itself when it is a test row; None when ``rows`` has no such row."""
+    if split_of(pick) == "test":
+        return pick
+    keys = [k for k in ("model", "method", "code", "input_mode", "scale", "bottlenecks")
+            if k in pick]
+    return next((r for r in rows if split_of(r) == "test"
+                 and all(r.get(k) == pick[k] for k in keys)), None)
+
+
+test_row_of.__test__ = False         # a helper, not a test for pytest to collect
+
+
+def _with_split(rows: pd.DataFrame, missing: str = "test") -> pd.DataFrame:
+    """``rows`` with a ``split`` column (rows without one: ``missing``)."""
+    split = rows["split"].fillna(missing) if "split" in rows else missing
+    return rows.assign(split=split)
+
+
+def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows a panel that compares every code draws: the validation rows where ``rows``
+    has any, else its test rows."""
+    val = rows[rows.split == "val"]
+    return val if len(val) else rows[rows.split == "test"]
+
 
 def _fs_rows(src: Sources) -> pd.DataFrame:
-    rows = pd.DataFrame(src.result("cifar10")["rows"])
-    return rows
+    """Every cifar10.json row, with ``split`` (missing: "test")."""
+    return _with_split(pd.DataFrame(src.result("cifar10")["rows"]))
 
 
 def _imagenet_rows(src: Sources) -> pd.DataFrame:
-    """ImageNet rows of the fully spiking network with analog input (a ``family`` column
+    """ImageNet rows of the fully spiking network with analog input on the sample's
+    evaluation images (``split`` "eval"; rows without one count as such; a ``family`` column
     added from ``code`` for files written before families were stored)."""
-    rows = pd.DataFrame(src.result("imagenet")["rows"])
+    rows = _with_split(pd.DataFrame(src.result("imagenet")["rows"]), "eval")
+    rows = rows[rows.split == "eval"]
     if "bottlenecks" in rows:
         rows = rows[(rows.bottlenecks == "spiking") & (rows.input_mode == "analog")]
     return rows if "family" in rows else rows.assign(family=rows.code)
-
-
-def _relu_model(rows: pd.DataFrame) -> str:
-    names = [m for m in rows.model.unique() if "relu" in m]
-    return names[0] if names else rows.model.iloc[0]
 
 
 # -- panels -------------------------------------------------------------------------------------
@@ -119,13 +199,14 @@ def panel_code_design(src: Sources, fig: plt.Figure) -> None:
 
 
 def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
-    """CIFAR-10: SNN accuracy vs K per code family, ANN as reference line."""
+    """CIFAR-10: SNN accuracy vs K per code family (every code: validation rows where there
+    are any), ANN on the same images as reference line."""
     rows = _fs_rows(src)
     fs = rows[(rows.method == "fs") & (rows.input_mode == "analog")]
     names = list(fs.model.unique())
     axes = np.atleast_1d(fig.subplots(1, len(names)))
     for ax, name in zip(axes, names):
-        g = fs[fs.model == name]
+        g = compared_rows(fs[fs.model == name])
         plot_accuracy_vs_K(g, ax, ann_accuracy=g.ann_accuracy.iloc[0])
         ax.set_title(model_label(name))
         ax.legend(fontsize="x-small")
@@ -145,11 +226,13 @@ def mlgenn_anchors(src: Sources) -> list[dict]:
 
 
 def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
-    """Accuracy vs spikes per neuron: FS codes against rate coding, anchors marked."""
+    """Accuracy vs spikes per neuron of the ReLU network: every FS code (validation rows
+    where there are any) against rate coding, anchors marked."""
     rows = _fs_rows(src)
-    name = _relu_model(rows)
-    fs = rows[(rows.method == "fs") & (rows.model == name) & (rows.input_mode == "analog")]
-    rate = rows[rows.method == "rate"]
+    fs = rows[(rows.method == "fs") & (rows.input_mode == "analog")]
+    name = src.relu(fs.model)
+    fs = compared_rows(fs[fs.model == name])
+    rate = compared_rows(rows[(rows.method == "rate") & (rows.model == name)])
     ax = fig.subplots()
     plot_accuracy_vs_spikes(fs, rate, ax, ann_accuracy=fs.ann_accuracy.iloc[0],
                             anchors=CIFAR10_ANCHORS + mlgenn_anchors(src))
@@ -219,9 +302,9 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "fs_neuron": (panel_fs_neuron, (14, 5), "One FS neuron, K steps: the membrane voltage is compared with a threshold each step; a spike subtracts h(t) and adds d(t) to the output."),
     "approximations": (panel_approximations, (20, 5.5), "FS approximations of ReLU, SiLU and sigmoid (ours vs Stöckl & Maass) and error vs K."),
     "code_design": (panel_code_design, (12, 6), "Code families on the real pre-activations of the ReLU network: error vs spikes (Pareto fronts); star = binary code reference."),
-    "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 test accuracy of the FS networks vs timesteps K, per code family; dotted: the ANN."),
+    "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 accuracy of every FS code vs timesteps K, per code family, on the images the axis names (validation images: where codes are chosen); dotted: the ANN."),
     "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (12, 6), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
-    "energy": (panel_energy, (14, 5), "Estimated energy per image and layer (Horowitz 45 nm): MACs for the ANN, accumulates per spike for the SNN."),
+    "energy": (panel_energy, (14, 5), "Energy per image and layer of the headline code on the test set (Horowitz 45 nm): ANN MACs vs SNN accumulates."),
     "imagenet": (panel_imagenet, (14, 5), "ImageNet sample: EfficientNet-Lite0 as a spiking network (FS neurons for every ReLU6, signed identity FS neurons on the linear bottlenecks)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
     "mlgenn": (panel_mlgenn, (24, 4.5), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
@@ -229,15 +312,17 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
 
 
 #: Rows of the A0 layout: wide panels alone, square ones in pairs (skipped panels drop out).
+#: Captions fit in three lines under their panel.
 LAYOUT = [["fs_neuron", "code_design"], ["approximations"], ["cifar_accuracy_vs_K"],
           ["accuracy_vs_spikes", "imagenet"], ["energy", "raster"], ["mlgenn"]]
 
 
 def draw_panels(root: str | Path, out_dir: str | Path, only: list[str] | None = None,
-                context: str = "poster") -> dict[str, str]:
-    """Draw every panel from the files under ``root`` into ``out_dir``; return
-    ``{panel: "drawn" | "skipped: <reason>"}``."""
-    src = Sources(Path(root))
+                context: str = "poster", relu_model: str | None = None) -> dict[str, str]:
+    """Draw every panel from the files under ``root`` into ``out_dir`` (PNG at
+    :data:`PANEL_DPI` and PDF); return ``{panel: "drawn" | "skipped: <reason>"}``.
+    ``relu_model``: the ReLU network to show (None: see the module docstring)."""
+    src = Sources(Path(root), relu_model)
     set_style(context)
     status = {}
     for name, (fn, size, _) in PANELS.items():
@@ -250,118 +335,239 @@ def draw_panels(root: str | Path, out_dir: str | Path, only: list[str] | None = 
             status[name] = f"skipped: {exc}"
             plt.close(fig)
             continue
-        savefig(fig, name, out_dir)
+        savefig(fig, name, out_dir, dpi=PANEL_DPI)
         plt.close(fig)
         status[name] = "drawn"
     return status
 
 
-def headline_numbers(root: str | Path) -> dict[str, Any]:
-    """The numbers the poster quotes, read from the results files (missing ones are None)."""
-    src = Sources(Path(root))
-    out: dict[str, Any] = {"cifar": None, "energy_ratio": None, "imagenet": None, "genn": None}
-    try:
-        rows = _fs_rows(src)
-        fs = rows[(rows.method == "fs") & (rows.input_mode == "analog")]
-        best = best_code(fs[fs.model == _relu_model(fs)].to_dict("records"))
-        out["cifar"] = {k: best[k] for k in ("code", "K", "ann_accuracy", "snn_accuracy",
-                                             "accuracy_gap_pp", "mean_spikes_per_neuron",
-                                             "latency_timesteps")}
-        out["cifar"]["K"] = int(out["cifar"]["K"])
-        e = src.result("cifar10").get("energy") or {}
-        out["energy_ratio"] = e.get("ratio")
-    except MissingResults:
-        pass
-    try:        # any code (the binary one included) with <= 2 spikes per neuron if there is one
-        best = best_code(_imagenet_rows(src).to_dict("records"), max_K=None, max_spikes=2.0,
-                         exclude_families=())
-        out["imagenet"] = {k: best[k] for k in ("code", "K", "snn_accuracy", "ann_accuracy",
-                                                "accuracy_gap_pp", "mean_spikes_per_neuron")}
-    except (MissingResults, KeyError):
-        pass
-    try:
-        rows = pd.DataFrame(src.result("mlgenn")["rows"])
-        ours = rows[rows.backend.str.contains("our FS neuron")
-                    & (rows.reference == "event-level simulator")]
-        same = rows[rows.reference == "mlGeNN FewSpike"]
-        out["genn"] = {"n_test": int(rows.n_test.max()),
-                       "agree_mlgenn": float(same.agreement_with_reference.min())
-                       if len(same) else None,
-                       "agree_simulator": float(ours.agreement_with_reference.min())
-                       if len(ours) else None, "n_codes": len(ours)}
-    except (MissingResults, KeyError, AttributeError):
-        out["genn"] = None
+# -- headline numbers ----------------------------------------------------------------------------
+#: What the headline quotes per section (keys of a results row).
+CIFAR_KEYS = ("code", "K", "ann_accuracy", "snn_accuracy", "accuracy_gap_pp",
+              "mean_spikes_per_neuron", "latency_timesteps")
+IMAGENET_KEYS = ("code", "K", "snn_accuracy", "ann_accuracy", "accuracy_gap_pp",
+                 "mean_spikes_per_neuron")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _numbers(row: Mapping[str, Any], keys: Iterable[str], where: str,
+             prefix: str = "") -> dict[str, Any]:
+    """``row``'s values of ``keys``; an absent (or None/NaN) one is None, and ``"missing"``
+    maps it to ``"<where>: <prefix><key>"``."""
+    out: dict[str, Any] = {k: None if _is_missing(row.get(k)) else row[k] for k in keys}
+    out["missing"] = {k: f"{where}: {prefix}{k}" for k in keys if out[k] is None}
     return out
 
 
+def _cifar_headline(src: Sources) -> dict[str, Any]:
+    """The test row of the code :func:`best_code` picks on the ReLU network's analog-input
+    validation rows (without validation rows: on its test rows)."""
+    rows = src.result("cifar10")["rows"]
+    fs = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"]
+    name = src.relu(r["model"] for r in fs)
+    mine = [r for r in fs if r["model"] == name]
+    val = [r for r in mine if split_of(r) == "val"]
+    pick = best_code(val or [r for r in mine if split_of(r) == "test"])
+    if pick is None:
+        raise PosterError(f"cifar10.json has no analog-input FS rows of {name!r} to pick the "
+                          "headline code from. Fix: re-run notebook 05")
+    test = test_row_of(rows, pick)
+    if test is None:
+        out = _numbers({"code": pick["code"], "K": pick["K"]}, CIFAR_KEYS, "cifar10.json")
+        out["missing"] = {k: f"cifar10.json: the test row of {pick['code']}"
+                          for k in out["missing"]}
+    else:
+        out = _numbers(test, CIFAR_KEYS, "cifar10.json")
+    return {**out, "model": name, "chosen_on": "validation images" if val else "the test set"}
+
+
+def _energy_headline(src: Sources) -> dict[str, Any]:
+    """SNN/ANN energy ratio of the headline code (cifar10.json's ``energy`` entry)."""
+    e = src.result("cifar10").get("energy") or {}
+    return _numbers(e, ("ratio", "code"), "cifar10.json", prefix="energy.")
+
+
+def _imagenet_headline(src: Sources) -> dict[str, Any]:
+    """Any code (the binary one included) with <= 2 spikes per neuron if there is one."""
+    best = best_code(_imagenet_rows(src).to_dict("records"), max_K=None, max_spikes=2.0,
+                     exclude_families=())
+    if best is None:
+        raise PosterError("imagenet.json has no fully spiking analog-input rows. Fix: re-run "
+                          "notebook 06")
+    return _numbers(best, IMAGENET_KEYS, "imagenet.json")
+
+
+def _genn_headline(src: Sources) -> dict[str, Any]:
+    """Agreement of GeNN runs with mlGeNN's FewSpike path and with the event-level simulator
+    (the smallest share of images over the runs; None without such runs)."""
+    rows = pd.DataFrame(src.result("mlgenn")["rows"])
+    ours = rows[rows["backend"].str.contains("our FS neuron")
+                & (rows["reference"] == "event-level simulator")]
+    same = rows[rows["reference"] == "mlGeNN FewSpike"]
+    agree = "agreement_with_reference"
+    return {"n_test": int(rows["n_test"].max()),
+            "agree_mlgenn": float(same[agree].min()) if len(same) else None,
+            "agree_simulator": float(ours[agree].min()) if len(ours) else None,
+            "n_codes": len(ours), "missing": {}}
+
+
+#: Headline sections: (key, results file, function reading it).
+HEADLINES: tuple[tuple[str, str, Callable[[Sources], dict[str, Any]]], ...] = (
+    ("cifar", "cifar10.json", _cifar_headline), ("energy", "cifar10.json", _energy_headline),
+    ("imagenet", "imagenet.json", _imagenet_headline), ("genn", "mlgenn.json", _genn_headline))
+
+
+def headline_numbers(root: str | Path, relu_model: str | None = None) -> dict[str, Any]:
+    """The numbers the poster quotes, read from the results files.
+
+    Per section ("cifar", "energy", "imagenet", "genn"): a dict of numbers, None where the
+    results file does not exist; a number the file lacks is None and named in the section's
+    ``"missing"`` (``{key: "<file>: <key>"}``), a section whose rows lack a column is
+    ``{"missing": {"*": "<file>: <column>"}}``. ``"missing"`` at the top lists all of them;
+    ``"files_missing"`` the results files not found.
+    """
+    src = Sources(Path(root), relu_model)
+    out: dict[str, Any] = {"files_missing": []}
+    for key, file, read in HEADLINES:
+        try:
+            out[key] = read(src)
+        except MissingResults:
+            out[key] = None
+            out["files_missing"] += [file] if file not in out["files_missing"] else []
+        except KeyError as exc:          # a column every row lacks
+            out[key] = {"missing": {"*": f"{file}: {exc.args[0]}"}}
+    out["missing"] = [m for key, _, _ in HEADLINES if out[key]
+                      for m in dict.fromkeys(out[key]["missing"].values())]
+    return out
+
+
+def _show(section: Mapping[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
+    """``section[key]`` formatted with ``fmt`` (times ``scale``), or "n/a (missing in ...)"."""
+    value = section.get(key)
+    if value is None:
+        return f"n/a (missing in {section['missing'].get(key) or section['missing']['*']})"
+    return fmt.format(scale * value) if isinstance(value, (int, float)) else fmt.format(value)
+
+
+def _cifar_text(c: Mapping[str, Any], e: Mapping[str, Any] | None) -> list[str]:
+    if "*" in c["missing"]:
+        return [f"CIFAR-10: n/a (missing in {c['missing']['*']})"]
+    code = code_label(c["code"]) if c.get("code") else _show(c, "code", "{}")
+    lines = [f"CIFAR-10 test set ({model_label(c['model'])}): "
+             + f"{_show(c, 'snn_accuracy', '{:.2f} %', 100)} with code “{code}” "
+             + f"(chosen on {c['chosen_on']}) — "
+             + f"{_show(c, 'accuracy_gap_pp', '{:.2f} pp')} below the ANN "
+             + f"({_show(c, 'ann_accuracy', '{:.2f} %', 100)}) at "
+             + f"{_show(c, 'mean_spikes_per_neuron', '{:.2f}')} spikes per neuron, latency "
+             + f"{_show(c, 'latency_timesteps', '{:.0f}')} timesteps"]
+    if e is not None:
+        other = (f" for code “{code_label(e['code'])}”"
+                 if e.get("code") and e["code"] != c.get("code") else "")
+        lines.append(f"Estimated energy per image on the test set{other}: SNN / ANN = "
+                     f"{_show(e, 'ratio', '{:.3f}')} (Horowitz 45 nm)")
+    return lines
+
+
+def _imagenet_text(i: Mapping[str, Any]) -> str:
+    if "*" in i["missing"]:
+        return f"ImageNet sample: n/a (missing in {i['missing']['*']})"
+    code = code_label(i["code"]) if i.get("code") else _show(i, "code", "{}")
+    return (f"ImageNet sample (EfficientNet-Lite0 as a spiking network): "
+            f"{_show(i, 'snn_accuracy', '{:.1f} %', 100)} top-1 with code “{code}”, "
+            f"{_show(i, 'accuracy_gap_pp', '{:.2f} pp')} below the ANN, "
+            f"{_show(i, 'mean_spikes_per_neuron', '{:.2f}')} spikes per neuron")
+
+
+def _genn_text(g: Mapping[str, Any]) -> str | None:
+    if "*" in g["missing"]:
+        return f"GeNN: n/a (missing in {g['missing']['*']})"
+    if g["agree_simulator"] is None:
+        return None
+    mlg = (f"our FS neuron reproduces mlGeNN's FewSpike on {100 * g['agree_mlgenn']:.0f} % of "
+           "images; " if g["agree_mlgenn"] is not None else "")
+    a = g["agree_simulator"]
+    share = "100 %" if a == 1.0 else f"≥ {100 * a:.1f} %"
+    return (f"On GeNN ({g['n_test']} CIFAR-10 images): {mlg}our codes in GeNN agree with "
+            f"the event-level simulator on {share} of images ({g['n_codes']} codes)")
+
+
 def headline_text(h: dict[str, Any]) -> list[str]:
-    """Poster sentences for :func:`headline_numbers` (one per available number)."""
-    lines = []
-    c = h.get("cifar")
-    if c:
-        lines.append(f"CIFAR-10 (ResNet-20): {100 * c['snn_accuracy']:.2f} % with code "
-                     f"“{code_label(c['code'])}” — {c['accuracy_gap_pp']:.2f} pp below the "
-                     f"ANN ({100 * c['ann_accuracy']:.2f} %) at {c['mean_spikes_per_neuron']:.2f} "
-                     "spikes per neuron")
-    if h.get("energy_ratio") is not None:
-        lines.append(f"Estimated energy per image: SNN / ANN = {h['energy_ratio']:.3f} "
-                     "(Horowitz 45 nm)")
-    i = h.get("imagenet")
-    if i:
-        lines.append(f"ImageNet sample (EfficientNet-Lite0 as a spiking network): "
-                     f"{100 * i['snn_accuracy']:.1f} % top-1 with code "
-                     f"“{code_label(i['code'])}”, "
-                     f"{i['accuracy_gap_pp']:.2f} pp below the ANN, "
-                     f"{i['mean_spikes_per_neuron']:.2f} spikes per neuron")
-    g = h.get("genn")
-    if g and g["agree_simulator"] is not None:
-        mlg = (f"our FS neuron reproduces mlGeNN's FewSpike on {100 * g['agree_mlgenn']:.0f} % of "
-               "images; " if g["agree_mlgenn"] is not None else "")
-        a = g["agree_simulator"]
-        share = "100 %" if a == 1.0 else f"≥ {100 * a:.1f} %"
-        lines.append(f"On GeNN ({g['n_test']} CIFAR-10 images): {mlg}our codes in GeNN agree with "
-                     f"the event-level simulator on {share} of images ({g['n_codes']} codes)")
+    """Poster sentences for :func:`headline_numbers`: one per section whose results file
+    exists, "n/a (missing in <file>: <key>)" for each number it lacks."""
+    lines = _cifar_text(h["cifar"], h.get("energy")) if h.get("cifar") else []
+    if h.get("imagenet"):
+        lines.append(_imagenet_text(h["imagenet"]))
+    if h.get("genn") and (g := _genn_text(h["genn"])):
+        lines.append(g)
     return lines or ["(no results files yet: run notebooks 01-06)"]
+
+
+# -- the A0 page ---------------------------------------------------------------------------------
+W, H = 33.1, 46.8                                             # A0 portrait, inches
+
+
+def _row_height(row: list[str], scale: float) -> float:
+    """Height (figure fraction) of a row of panels at ``scale`` of the full width, from the
+    panels' aspect ratios."""
+    wf = scale * 0.94 / len(row)
+    return max(wf * W * PANELS[n][1][1] / PANELS[n][1][0] / H for n in row)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """The image in ``path`` as 8-bit RGB(A), ``(height, width, channels)``: what the file
+    holds, without the float copies of ``plt.imread`` (a third less time for the poster)."""
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def _header(fig: plt.Figure, title: str, lines: list[str]) -> float:
+    """Title, subtitle and the headline bullets (wrapped to the page width); returns the
+    figure fraction where the panels start."""
+    fig.text(0.5, 0.975, title, ha="center", va="top", fontsize=54, weight="bold")
+    fig.text(0.5, 0.955, "fs-codes · every panel regenerated from data/results by notebook 07",
+             ha="center", va="top", fontsize=26, color="dimgray")
+    rows = [("• " if k == 0 else "   ") + part for line in lines
+            for k, part in enumerate(textwrap.wrap(line, 150))]
+    for k, text in enumerate(rows):
+        fig.text(0.04, 0.935 - 0.012 * k, text, fontsize=25, va="top")
+    return 0.925 - 0.012 * len(rows)
 
 
 def make_poster(root: str | Path, panel_dir: str | Path, out_file: str | Path,
                 title: str = "Few-Spikes neuron codes: converting ANNs into spiking networks "
-                              "with fewer spikes") -> Path:
+                              "with fewer spikes", relu_model: str | None = None) -> Path:
     """Lay the drawn panels (PNG files in ``panel_dir``) on one A0 portrait page: ``out_file``
-    (PDF) and a small PNG thumbnail beside it, both written atomically."""
+    (PDF) and a small PNG thumbnail beside it, both written atomically. ``relu_model``: as
+    for :func:`headline_numbers`."""
     panel_dir, out_file = Path(panel_dir), Path(out_file)
-    W, H = 33.1, 46.8                                             # A0 portrait, inches
     rows = [[n for n in row if (panel_dir / f"{n}.png").is_file()] for row in LAYOUT]
     rows = [row for row in rows if row]
     fig = plt.figure(figsize=(W, H))
-    fig.text(0.5, 0.975, title, ha="center", va="top", fontsize=54, weight="bold")
-    fig.text(0.5, 0.955, "fs-codes · every panel regenerated from data/results by notebook 07",
-             ha="center", va="top", fontsize=26, color="dimgray")
-    lines = headline_text(headline_numbers(root))
-    for k, line in enumerate(lines):
-        fig.text(0.04, 0.935 - 0.012 * k, "• " + line, fontsize=25, va="top")
-    top, bottom, gap, cap = 0.925 - 0.012 * len(lines), 0.01, 0.008, 0.014
-    # height (figure fraction) of each row at full width, from the panels' aspect ratios
-    def row_height(row, scale):
-        wf = scale * 0.94 / len(row)
-        return max(wf * W * PANELS[n][1][1] / PANELS[n][1][0] / H for n in row)
+    top = _header(fig, title, headline_text(headline_numbers(root, relu_model)))
+    bottom, gap, cap = 0.01, 0.008, 0.014
     avail = top - bottom - len(rows) * (gap + cap)
-    scale = min(1.0, avail / sum(row_height(r, 1.0) for r in rows))
+    scale = min(1.0, avail / sum(_row_height(r, 1.0) for r in rows)) if rows else 1.0
     y = top
     for row in rows:
-        h = row_height(row, scale)
+        h = _row_height(row, scale)
         wf = scale * 0.94 / len(row)
         x0 = 0.5 - scale * 0.47
         for i, name in enumerate(row):
             ax = fig.add_axes([x0 + i * wf, y - h, wf * 0.98, h])
-            ax.imshow(plt.imread(panel_dir / f"{name}.png"))
+            ax.imshow(_read_png(panel_dir / f"{name}.png"))
             ax.axis("off")
             caption = textwrap.fill(PANELS[name][2], width=int(150 * wf / 0.94))
             fig.text(x0 + i * wf, y - h - 0.002, caption, fontsize=20, va="top")
         y -= h + cap + gap
+    # the page is cropped to what is drawn ("tight"), measured once here without drawing the
+    # panels, so neither save below spends a draw on measuring
+    bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     with atomic_output(out_file) as tmp, PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
-        pdf.savefig(fig)
+        pdf.savefig(fig, bbox_inches=bbox)
     with atomic_output(out_file.with_suffix(".png")) as tmp:      # README thumbnail
-        fig.savefig(tmp, format="png", dpi=25)
+        fig.savefig(tmp, format="png", dpi=25, bbox_inches=bbox)
     plt.close(fig)
     return out_file

@@ -103,11 +103,25 @@ def _statistic(values: np.ndarray, scale: str, percentile: float) -> float:
     return float(values.max() if scale == "max" else np.percentile(values, percentile))
 
 
+def _check_calibration(x_calib: np.ndarray) -> None:
+    """Refuse an empty calibration set or one with NaN/inf values (they would make every
+    layer scale α_l NaN or meaningless without an error)."""
+    if len(x_calib) == 0:
+        raise ValueError("x_calib (the calibration images) holds 0 images; the layer scales "
+                         "α_l are taken from them. Fix: pass at least one image, normalised "
+                         "like the model's input (e.g. the first training images)")
+    bad = int(np.size(x_calib) - np.count_nonzero(np.isfinite(x_calib)))
+    if bad:
+        raise ValueError(f"x_calib (the calibration images) holds {bad} NaN or inf values; "
+                         "the layer scales α_l would be NaN. Fix: check the images and their "
+                         "normalisation (a channel with std 0 divides by zero)")
+
+
 def _calibration_values(ann: tf.keras.Model, pre: dict[str, tf.Tensor],
                         fs_nodes: list[GraphNode], x_calib: np.ndarray,
                         batch_size: int) -> dict[str, np.ndarray]:
     """The calibration pre-activations each rescaled FS layer's α_l is taken from, computed
-    by the exact ANN: positive values (|x| for identity neurons), flattened; ``[0]`` if none."""
+    by the exact ANN: positive values (|x| for identity neurons), flattened; empty if none."""
     probe = tf.keras.Model(ann.inputs, list(pre.values()))
     parts: dict[str, list[np.ndarray]] = {n.name: [] for n in fs_nodes
                                           if n.act in SCALED_ACTIVATIONS}
@@ -118,8 +132,7 @@ def _calibration_values(ann: tf.keras.Model, pre: dict[str, tf.Tensor],
             if n.name not in parts:
                 continue
             o = np.asarray(o)
-            pos = np.abs(o).ravel() if n.act == "identity" else o[o > 0]
-            parts[n.name].append(pos if pos.size else np.zeros(1, np.float32))
+            parts[n.name].append(np.abs(o).ravel() if n.act == "identity" else o[o > 0])
     return {name: np.concatenate(p) for name, p in parts.items()}
 
 
@@ -127,10 +140,19 @@ def _input_encoder(codes: dict[str, FSCode], input_code: FSCode | None, x_calib:
                    scale: str, percentile: float, fanout: np.ndarray
                    ) -> tuple[FSActivation, FSLayerInfo]:
     """Signed FS neurons encoding the image: ``input_code``, or binary with the K of the ReLU
-    code (8 without one) and α = the chosen statistic of |x_calib|."""
+    (or ReLU6) code and α = the chosen statistic of |x_calib|."""
     relu_like = next((c for a, c in codes.items() if a in ("relu", "relu6")), None)
-    K_in = input_code.K if input_code else (relu_like.K if relu_like else 8)
+    if input_code is None and relu_like is None:
+        raise ValueError(f"input_mode='fs' with codes for {sorted(codes)} only: the input "
+                         "neurons take the K of a ReLU/ReLU6 code, and there is none. Fix: "
+                         "pass input_code=<FSCode of the signed input neurons>, e.g. "
+                         "helpers.fs.codes.binary(K, 1.0)")
+    K_in = input_code.K if input_code else relu_like.K
     a_in = _statistic(np.abs(x_calib), scale, percentile)
+    if input_code is None and not a_in > 0:
+        raise ValueError(f"input_mode='fs': the {scale} of |x_calib| is {a_in:g}, so the "
+                         "input neurons' scale is undefined. Fix: calibrate with images that "
+                         "are not all zero, normalised like the model's input")
     code_in = input_code or binary(K_in, a_in, name=f"input_binary_K{K_in}")
     layer = FSActivation(code_in, signed=True, fanout=fanout, name="fs_input")
     info = FSLayerInfo("input", "signed", code_in, a_in, 2 * int(np.prod(x_calib.shape[1:])),
@@ -146,8 +168,14 @@ def _fs_layer(n: GraphNode, code: FSCode, values: np.ndarray | None, scale: str,
     calibration ``values`` (ReLU6: at most 6), or ``code`` as fitted."""
     a = 1.0
     if n.act in SCALED_ACTIVATIONS:
-        a = _statistic(values, scale, percentile)
-        a = a if a > 0 else 1.0
+        a = _statistic(values, scale, percentile) if values.size else 0.0
+        if not a > 0:
+            raise ValueError(
+                f"layer {n.name!r} ({n.act}): its scale α_l ({scale} of the calibration "
+                f"pre-activations) is {a:g}: no calibration image gives it enough "
+                f"{'non-zero' if n.act == 'identity' else 'positive'} input. Fix: calibrate "
+                "with more or other images (x_calib), or check the model: the layer is dead "
+                "(it does not fire on these images)")
         if n.act == "relu6":       # the code's range must not exceed ReLU6's ceiling
             a = min(a, 6.0)
         code = code.scaled(a / code_input_scale(code))
@@ -167,9 +195,11 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
 
     ``codes``: one code, or a code per activation kind ("relu", "silu", "sigmoid", "relu6").
     ReLU-like codes are scaled to each layer: ``code.scaled(α_l / code_input_scale(code))``.
-    ``x_calib``: normalised calibration images for α_l and for the input encoder's range.
+    ``x_calib``: normalised calibration images for α_l and for the input encoder's range (at
+    least one, all finite; every rescaled layer must have a positive pre-activation on them).
     ``input_code``: the code of the FS-encoded input (``input_mode="fs"``); default: binary
-    with the K of the ReLU code and α = the chosen statistic of |x_calib|.
+    with the K of the ReLU/ReLU6 code (required when there is none) and α = the chosen
+    statistic of |x_calib|.
     ``bottleneck_code``: if given, every linear layer fed by another linear layer (a linear
     bottleneck, e.g. EfficientNet's project convolution + residual sum) receives its input
     through *signed identity* FS neurons with this ReLU-type code (two neurons per value, for
@@ -180,6 +210,7 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     them, they are charged as MACs, and the layers after them receive analog values (MACs).
     """
     _check_options(scale, input_mode)
+    _check_calibration(x_calib)
     nodes, _, outs = model_graph(model, analog_products)
     _check_preprocessing(nodes, input_mode)
     if isinstance(codes, FSCode):
@@ -208,4 +239,4 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     fs_model, _ = build_model(nodes, outs[0], folded, "fs", fs_layers, input_fs)
     products = analog_product_count(nodes)
     return FSNetwork(fs_model, ann, infos, input_mode, nodes, folded,
-                     analog_macs(nodes, input_mode) + products, products)
+                     analog_macs(nodes, input_mode) + products, products, codes, scale)

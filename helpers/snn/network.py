@@ -82,7 +82,19 @@ class FSNetwork:
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
     analog_macs: int = 0          # MACs on non-spiking inputs (see helpers.snn.energy)
     analog_products: int = 0      # analog multiplications per image (squeeze-excite products)
+    codes: dict[str, FSCode] = field(default_factory=dict)   # per activation, as given
+    scale: str = "percentile"     # the layer-scale statistic ("max" or "percentile")
     _call: Any = field(default=None, repr=False)
+
+    @property
+    def code(self) -> FSCode:
+        """The code of the network's hidden activation (the first given, bottlenecks aside)."""
+        return next(c for a, c in self.codes.items() if a != "identity")
+
+    @property
+    def spiking_bottlenecks(self) -> bool:
+        """True when linear bottlenecks receive spikes through signed identity neurons."""
+        return "identity" in self.codes
 
     @property
     def K(self) -> int:
@@ -93,11 +105,24 @@ class FSNetwork:
         """Steps until the read-out has all its input: (last stage + 1) * K."""
         return (max(info.stage for info in self.layers) + 1) * self.K
 
+    @staticmethod
+    def _check_images(x: np.ndarray) -> None:
+        """Refuse evaluation images with NaN or inf values: FS neurons would turn them into
+        arbitrary spike counts and predictions instead of an error."""
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = finite.size - np.count_nonzero(finite)
+            raise ValueError(f"the evaluation images x hold {bad} NaN or inf values. Fix: check "
+                             "the images and their normalisation (a channel with std 0 divides "
+                             "by zero)")
+
     def _forward(self, x):
         return self.model(x, training=False)
 
     def run(self, x: np.ndarray, batch_size: int = 250) -> dict[str, np.ndarray]:
-        """Logits ``(N, classes)``, spikes ``(N, L)`` and synaptic ops ``(N, L)`` for images x."""
+        """Logits ``(N, classes)``, spikes ``(N, L)`` and synaptic ops ``(N, L)`` for images x
+        (finite values, normalised like the calibration images)."""
+        self._check_images(x)
         L = len(self.layers)
         if self._call is None:   # graph mode: the FS layers' XLA kernels + oneDNN convolutions
             self._call = tf.function(self._forward, reduce_retracing=True)
@@ -125,7 +150,7 @@ class FSNetwork:
                 "synops_per_image": float(r["synops"].sum(1).mean()),
                 "synops_per_layer": dict(zip([i.name for i in self.layers],
                                              r["synops"].mean(0).tolist())),
-                "latency_timesteps": self.latency_timesteps, "n": int(len(y))}
+                "latency_timesteps": self.latency_timesteps, "n": len(y)}
 
 
 def linear_clone(node: GraphNode, kernel: np.ndarray, bias: np.ndarray, ones: bool = False,

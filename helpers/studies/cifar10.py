@@ -1,5 +1,7 @@
-"""Notebook 04/05's CIFAR-10 studies: every network converted with every code and measured on
-the test images, the rate-coded baseline, and the energy table of the best designed code."""
+"""Notebook 04/05's CIFAR-10 studies under the validation protocol: every network converted
+with every code and measured on validation images; per network, input mode and K the best
+designed code is chosen there, and only the chosen codes and the fixed references are scored
+on the test set. Plus the rate-coded baseline and the energy table of the headline code."""
 
 from __future__ import annotations
 
@@ -9,84 +11,129 @@ from tqdm.auto import tqdm
 
 from helpers.ann.metrics import accuracy
 from helpers.ann.resnet import load_card, load_model, model_paths
-from helpers.data import normalize
+from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
-from helpers.selection import best_code
+from helpers.fs.neuron import FSCode
+from helpers.selection import best_code, chosen_per_K
+from helpers.snn.convert import convert
+from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
-from helpers.snn.simulate import agreement
-from helpers.studies.rows import fs_row, snn_energy
+from helpers.snn.simulate import agreement, raster_summary, simulate
+from helpers.studies.rows import net_row, snn_energy
 
 
-def conversion_study(models: dict[str, str], models_dir, codes_dir, data, *,
-                     binary_K_list=(8,), input_modes=("analog", "fs"), fs_input_K=None,
-                     max_codes: int | None = None, n_eval: int | None = None, n_sim: int = 0,
-                     precision: str = "fp32", progress: bool = True):
-    """Convert every model in ``models`` (activation -> model name) with every saved code
-    (:func:`helpers.fs.codes.saved_codes_for`; ReLU also with the binary code at each K in
-    ``binary_K_list``) and evaluate on the first ``n_eval`` test images of ``data``.
-
-    ReLU networks are converted with each input mode (the FS-encoded input only for codes
-    whose K is in ``fs_input_K``, if given), SiLU/sigmoid ones with the analog first layer. With ``n_sim > 0`` the event-level simulator is compared with the
-    FS-equivalent model on ``n_sim`` test images per conversion. Returns ``(rows,
-    agreement_rows, nets)``; ``nets`` maps ``(model, code, input_mode)`` to the network.
-    """
-    rows, agree, nets = [], [], {}
+def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_list=(8,),
+                    input_modes=("analog", "fs"), fs_input_K=None,
+                    max_codes: int | None = None) -> list[tuple[str, str, FSCode, str]]:
+    """``(activation, model name, code, input mode)`` for every saved code of every model in
+    ``models`` (:func:`helpers.fs.codes.saved_codes_for`; ReLU also the binary code at each K
+    in ``binary_K_list``). ReLU networks get each input mode (the FS-encoded input only for K
+    in ``fs_input_K``, if given), SiLU/sigmoid ones the analog first layer."""
     jobs = []
     for act, name in models.items():
         path = model_paths(models_dir, name)[0]
         if not path.is_file():
             print(f"SKIPPED {name}: {path} not found — run notebooks/01_ann_training.ipynb")
             continue
-        saved = code_families.saved_codes_for(act, codes_dir)[:max_codes]
-        cands = saved
+        cands = code_families.saved_codes_for(act, codes_dir)[:max_codes]
         if act == "relu":
-            cands = [code_families.binary(K, 1.0) for K in binary_K_list] + saved
+            cands = [code_families.binary(K, 1.0) for K in binary_K_list] + cands
         for code in cands:
             modes = input_modes if act == "relu" else ["analog"]
             if fs_input_K is not None and code.K not in fs_input_K:
                 modes = [m for m in modes if m != "fs"]
-            for mode in modes:
-                jobs.append((act, name, code, mode))
-    loaded = {}
-    for act, name, code, mode in tqdm(jobs, desc="conversions", disable=not progress):
-        if name not in loaded:
-            model, card = load_model(model_paths(models_dir, name)[0]), load_card(models_dir, name)
-            pp = card["preprocessing"]
-            x_te = normalize(data.x_test[:n_eval], pp["mean"], pp["std"])
-            loaded[name] = (model, normalize(data.x_train, pp["mean"], pp["std"]), x_te,
-                            accuracy(model, x_te, data.y_test[:len(x_te)]))
-        model, x_cal, x_te, ann_acc = loaded[name]
-        y = data.y_test[:len(x_te)]
-        row, net = fs_row(model, {act: code}, x_cal, x_te, y, model_name=name, input_mode=mode,
-                          precision=precision, ann_accuracy=ann_acc)
-        rows.append(row)
+            jobs += [(act, name, code, mode) for mode in modes]
+    return jobs
+
+
+class _Models:
+    """Models loaded once, with their calibration images and the ANN accuracy per split."""
+
+    def __init__(self, models_dir, data: Splits):
+        self.dir, self.data, self._cache = models_dir, data, {}
+
+    def get(self, name: str):
+        if name not in self._cache:
+            pp = load_card(self.dir, name)["preprocessing"]
+            self._cache[name] = (load_model(model_paths(self.dir, name)[0]), pp, {})
+        return self._cache[name]
+
+    def images(self, name: str, split: str):
+        """Normalised ``(x, y)`` of ``split`` for model ``name``, and the ANN's accuracy."""
+        model, pp, seen = self.get(name)
+        if split not in seen:
+            x, y = self.data.images(split)
+            x = normalize(x, pp["mean"], pp["std"])
+            seen[split] = (x, y, accuracy(model, x, y) if split != "calib" else None)
+        return seen[split]
+
+
+def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits, *,
+                     split: str = "val", n_sim: int = 0, precision: str = "fp32",
+                     progress: bool = True, **job_kwargs):
+    """Convert every job of :func:`conversion_jobs` (calibrated on ``data``'s calibration
+    images) and measure it on the ``split`` images. With ``n_sim > 0`` the event-level
+    simulator is compared with the FS-equivalent model on ``n_sim`` of those images per
+    conversion. Returns ``(rows, agreement_rows, nets, loaded)``; ``nets`` maps ``(model,
+    code, input_mode)`` to the network, ``loaded`` holds the models and their images."""
+    rows, agree, nets = [], [], {}
+    loaded = _Models(models_dir, data)
+    for act, name, code, mode in tqdm(conversion_jobs(models, models_dir, codes_dir,
+                                                      **job_kwargs),
+                                      desc="conversions", disable=not progress):
+        x_cal = loaded.images(name, "calib")[0]
+        x, y, ann_acc = loaded.images(name, split)
+        net = convert(loaded.get(name)[0], {act: code}, x_cal, input_mode=mode)
+        rows.append(net_row(net, x, y, model_name=name, precision=precision,
+                            ann_accuracy=ann_acc, split=split))
         nets[(name, code.name, mode)] = net
         if n_sim:
-            a = agreement(net, x_te[:n_sim], y[:n_sim], progress=False)
-            agree.append({"model": name, "code": code.name, "K": code.K, "input_mode": mode, **a})
-    return rows, agree, nets
+            a = agreement(net, x[:n_sim], y[:n_sim], progress=False)
+            agree.append({"model": name, "code": code.name, "K": code.K, "input_mode": mode,
+                          "split": split, **a})
+    return rows, agree, nets, loaded
 
 
-def rate_rows(nets: dict, relu_model: str | None, models_dir, data, T_list, configs,
-              n_rate: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Rate-coded baseline rows (``method == "rate"``) for the ReLU model: one per
+def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, Any]:
+    """Spike raster summary of validation image ``image`` through ``model_name`` converted
+    with the binary code at ``K``, simulated event by event (notebook 04's raster)."""
+    x_cal = loaded.images(model_name, "calib")[0]
+    x = loaded.images(model_name, "val")[0][image:image + 1]
+    net = convert(loaded.get(model_name)[0], code_families.binary(K, 1.0), x_cal)
+    sim = simulate(net, x, raster_image=0, progress=False)
+    return raster_summary(net, sim, image, model=model_name, code=f"binary_K{K}")
+
+
+def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Test-set rows of what was chosen on the validation rows (:func:`chosen_per_K`): per
+    network, input mode and K the best designed code and the reference codes."""
+    out = []
+    for v in tqdm(chosen_per_K(val_rows), desc="test set", disable=not progress):
+        x, y, ann_acc = loaded.images(v["model"], "test")
+        row = net_row(nets[(v["model"], v["code"], v["input_mode"])], x, y,
+                      model_name=v["model"], precision=precision, ann_accuracy=ann_acc,
+                      split="test")
+        out.append({**row, "chosen_on": v["chosen_on"]})
+    return out
+
+
+def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs, n_rate: int,
+              seed: int = 0) -> list[dict[str, Any]]:
+    """Rate-coded baseline rows (``method == "rate"``) for one network: one per
     (normalisation, input) in ``configs`` and T in ``T_list``, on the first ``n_rate`` test
-    images, using the BN-folded graph of one of its converted networks in ``nets``."""
-    key = next((k for k in nets if k[0] == relu_model), None)
-    if key is None:
-        return []
-    net = nets[key]
-    pp = load_card(models_dir, relu_model)["preprocessing"]
-    x_cal = normalize(data.x_train, pp["mean"], pp["std"])
-    x = normalize(data.x_test[:n_rate], pp["mean"], pp["std"])
-    y = data.y_test[:n_rate]
+    images (a fixed baseline, nothing is chosen), using ``net``'s BN-folded graph."""
+    x_cal = loaded.images(model_name, "calib")[0]
+    x, y, _ = loaded.images(model_name, "test")
+    x, y = x[:n_rate], y[:n_rate]
     ann_acc = accuracy(net.ann, x, y)
     rows = []
     for norm, inp in configs:
         for r in rate_simulate(net, x, y, T_list, x_cal, norm=norm, input_mode=inp, seed=seed):
-            rows.append({"model": relu_model, "method": "rate", "code": f"rate_{norm}_{inp}",
+            rows.append({"model": model_name, "method": "rate", "code": f"rate_{norm}_{inp}",
                          "family": "rate", "K": None, "T": r["T"], "input_mode": inp,
-                         "scale": norm, "ann_accuracy": ann_acc, "snn_accuracy": r["accuracy"],
+                         "scale": norm, "split": "test", "ann_accuracy": ann_acc,
+                         "snn_accuracy": r["accuracy"],
                          "accuracy_gap_pp": 100 * (ann_acc - r["accuracy"]),
                          "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
                          "input_spikes_per_pixel": r["input_spikes_per_pixel"],
@@ -94,28 +141,31 @@ def rate_rows(nets: dict, relu_model: str | None, models_dir, data, T_list, conf
     return rows
 
 
-def cifar10_study(models: dict[str, str], inputs, data, *, binary_K_list, input_modes,
+def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0) -> dict[str, Any]:
-    """Notebook 05's computation: every FS conversion on ``data``'s test images, the
-    rate-coded baseline, and the per-layer energy table of the best designed ReLU code
-    (K <= 8, <= 1 spike/neuron if any, smallest accuracy gap). Returns cifar10.json's dict."""
-    fs_rows, _, nets = conversion_study(models, inputs.models, inputs.codes, data,
-                                        binary_K_list=binary_K_list, input_modes=input_modes,
-                                        fs_input_K=fs_input_K, max_codes=max_codes,
-                                        n_eval=len(data.y_test), precision=precision)
-    rate = rate_rows(nets, models.get("relu"), inputs.models, data, rate_T, rate_configs,
-                     n_rate, seed=seed)
-    relu_fs = [r for r in fs_rows if r["model"] == models.get("relu")
-               and r["input_mode"] == "analog"]
-    best = best_code(relu_fs)
+    """Notebook 05's computation: every FS conversion on the validation images, the chosen
+    ones on the test images, the rate-coded baseline, and the per-layer energy table of the
+    headline code (:func:`helpers.selection.best_code` on the ReLU network's validation rows,
+    measured on the test set). Returns cifar10.json's dict (without its provenance)."""
+    val, _, nets, loaded = conversion_study(
+        models, inputs.models, inputs.codes, data, split="val", precision=precision,
+        binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
+        max_codes=max_codes)
+    test = score_on_test(val, nets, loaded, precision=precision)
+    relu = models.get("relu")
+    rate = []
+    if relu and (key := next((k for k in nets if k[0] == relu), None)):
+        rate = rate_rows(nets[key], relu, loaded, rate_T, rate_configs, n_rate, seed=seed)
     energy = {}
-    if best is not None:
-        net = nets[(best["model"], best["code"], "analog")]
-        table, ratio = snn_energy(net, best["synops_per_layer"], precision)
-        energy = {"code": best["code"], "ratio": ratio, "precision": precision,
-                  "table": table.to_dict(orient="records")}
-    return {"n_test": int(len(data.y_test)), "n_rate": n_rate, "n_calib": int(len(data.y_train)),
-            "precision": precision, "seed": seed, "rows": fs_rows + rate, "energy": energy}
-
-
+    pick = best_code([r for r in val if r["model"] == relu and r["input_mode"] == "analog"])
+    if pick is not None:
+        row = next(r for r in test if (r["model"], r["code"], r["input_mode"])
+                   == (pick["model"], pick["code"], "analog"))
+        table, ratio = snn_energy(nets[(pick["model"], pick["code"], "analog")],
+                                  row["synops_per_layer"], precision)
+        energy = {"code": pick["code"], "ratio": ratio, "precision": precision,
+                  "split": "test", "table": table.to_dict(orient="records")}
+    return {"splits": data.describe(), "n_test": int(len(data.y_test)),
+            "n_val": int(len(data.y_val)), "n_rate": n_rate, "n_calib": int(len(data.y_calib)),
+            "precision": precision, "seed": seed, "rows": val + test + rate, "energy": energy}

@@ -3,6 +3,8 @@ simulators; rows follow data/results/mlgenn.json."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import normalize
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
+from helpers.paths import BUILD_DIR
 from helpers.results import read_json, write_json
 from helpers.snn import mlgenn
 from helpers.snn.convert import convert
@@ -57,12 +60,12 @@ class _Images:
 
 
 def _load_images(name: str, models_dir, data) -> _Images:
-    """Model ``name`` from ``models_dir`` with ``data.x_train`` (calibration) and
-    ``data.x_test`` normalised by its card's preprocessing."""
+    """Model ``name`` from ``models_dir`` with ``data``'s calibration and test images
+    (a :class:`helpers.data.Splits`) normalised by its card's preprocessing."""
     model = load_model(model_paths(models_dir, name)[0])
     pp = load_card(models_dir, name)["preprocessing"]
     x = normalize(data.x_test, pp["mean"], pp["std"])
-    return _Images(name, model, normalize(data.x_train, pp["mean"], pp["std"]), x,
+    return _Images(name, model, normalize(data.x_calib, pp["mean"], pp["std"]), x,
                    np.asarray(data.y_test), predictions(model, x))
 
 
@@ -134,21 +137,25 @@ def _code_rows(im: _Images, cname: str, codes_dir, *, progress: bool,
                1e3 * t_eq / n)]
 
 
-def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None) -> Path | None:
+def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None,
+                provenance: dict | None) -> Path | None:
     """Where a job's rows are kept (None without ``cache_dir``): one file per model, code,
-    number of calibration/test images and GeNN backend."""
+    GeNN backend and fingerprint of everything else that shapes them (the results file's
+    provenance -- parameters and input files -- and the numbers of images)."""
     if not cache_dir:
         return None
-    key = (f"{job['model']}__{job['code']}__cal{len(data.y_train)}_test{len(data.y_test)}_"
-           f"{backend or mlgenn.default_backend()}")
-    return Path(cache_dir) / f"{key}.json"
+    key = json.dumps([job, provenance, len(data.y_calib), len(data.y_test)], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return (Path(cache_dir) / f"{job['model']}__{job['code']}__"
+            f"{backend or mlgenn.default_backend()}__{digest}.json")
 
 
 def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_binary: int = 8,
-                 backend: str | None = None, batch_size: int = 1, cache_dir=None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+                 backend: str | None = None, batch_size: int = 1,
+                 cache_dir=BUILD_DIR / "mlgenn_rows", provenance: dict | None = None,
+                 reuse: bool = True, progress: bool = True) -> list[dict[str, Any]]:
     """Notebook 04's mlGeNN section: the same test images through GeNN and through our
-    simulators. Calibration images: ``data.x_train``; test images: ``data.x_test``.
+    simulators. ``data``: a :class:`helpers.data.Splits` (calibration and test images).
 
     Each job is ``{"model": name, "code": c}``. ``c == "mlgenn"`` (a model without BN and
     biases): mlGeNN's own FewSpike path with binary K_binary and our neuron on its network
@@ -156,12 +163,13 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
     ``codes_dir``: the model converted with it (:func:`helpers.snn.convert.convert`) in GeNN,
     in the event-level simulator and as the FS-equivalent model (:func:`_code_rows`).
     Rows follow data/results/mlgenn.json. With ``cache_dir`` each job's rows are kept in a
-    file there and re-used, so an interrupted study resumes.
+    file there, keyed by ``provenance`` (see :func:`_cache_file`), and re-used when
+    ``reuse``, so an interrupted study resumes; ``reuse=False`` recomputes every job.
     """
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        cache = _cache_file(cache_dir, job, data, backend)
-        if cache is not None and cache.is_file():
+        cache = _cache_file(cache_dir, job, data, backend, provenance)
+        if reuse and cache is not None and cache.is_file():
             rows += read_json(cache)["rows"]
             continue
         im = _load_images(job["model"], models_dir, data)

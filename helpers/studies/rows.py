@@ -17,35 +17,42 @@ from helpers.snn.network import FSNetwork
 def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
            y: np.ndarray, *, model_name: str, input_mode: str = "analog",
            scale: str = "percentile", precision: str = "fp32", batch_size: int = 250,
-           ann_accuracy: float | None = None,
-           bottleneck_code: FSCode | None = None) -> tuple[dict[str, Any], FSNetwork]:
+           ann_accuracy: float | None = None, bottleneck_code: FSCode | None = None,
+           split: str = "test") -> tuple[dict[str, Any], FSNetwork]:
     """Convert ``model`` with ``code`` and evaluate it on ``(x, y)``; return (row, network).
-
-    The row has ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``, ``input_mode``,
-    ``scale``, ``ann_accuracy``, ``snn_accuracy``, ``mean_spikes_per_neuron``,
-    ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``,
-    ``spikes_per_layer`` (spikes per neuron) and ``synops_per_layer`` (per image).
-    ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless given.
-    """
+    The row is :func:`net_row`'s."""
     net = convert(model, code, x_calib, scale=scale, input_mode=input_mode,
                   bottleneck_code=bottleneck_code)
+    return net_row(net, x, y, model_name=model_name, precision=precision,
+                   batch_size=batch_size, ann_accuracy=ann_accuracy, split=split), net
+
+
+def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
+            precision: str = "fp32", batch_size: int = 250,
+            ann_accuracy: float | None = None, split: str = "test") -> dict[str, Any]:
+    """One results row of a converted network evaluated on ``(x, y)`` (the ``split``
+    "val" or "test" images): ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``,
+    ``input_mode``, ``scale``, ``bottlenecks``, ``split``, ``ann_accuracy``,
+    ``snn_accuracy``, ``snn_top5``, ``accuracy_gap_pp``, ``mean_spikes_per_neuron``,
+    ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``
+    (images evaluated), ``spikes_per_layer`` (spikes per neuron), ``synops_per_layer`` (per
+    image). ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless
+    given."""
     r = net.evaluate(x, y, batch_size)
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
-    c = code if isinstance(code, FSCode) else next(iter(code.values()))
+    c = net.code
     _, ratio = snn_energy(net, r["synops_per_layer"], precision)
-    row = {"model": model_name, "method": "fs", "code": c.name,
-           "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": input_mode,
-           "scale": scale, "bottlenecks": "spiking" if bottleneck_code else "analog",
-           "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
-           "snn_top5": r["top5"],
-           "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),
-           "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
-           "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],
-           "energy_ratio": ratio, "n_test": r["n"],
-           "spikes_per_layer": r["spikes_per_neuron_per_layer"],
-           "synops_per_layer": r["synops_per_layer"]}
-    return row, net
+    return {"model": model_name, "method": "fs", "code": c.name,
+            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": net.input_mode,
+            "scale": net.scale, "bottlenecks": "spiking" if net.spiking_bottlenecks else "analog",
+            "split": split, "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
+            "snn_top5": r["top5"], "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),
+            "mean_spikes_per_neuron": r["mean_spikes_per_neuron"],
+            "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],
+            "energy_ratio": ratio, "n_test": r["n"],
+            "spikes_per_layer": r["spikes_per_neuron_per_layer"],
+            "synops_per_layer": r["synops_per_layer"]}
 
 
 def snn_energy(net: FSNetwork, synops_per_layer: dict[str, float], precision: str = "fp32"):
