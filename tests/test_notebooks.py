@@ -96,7 +96,7 @@ def check_01(root: Path, p: dict) -> None:
 
 def check_02(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "fitting.json")
-    assert {"x_range", "n_eval", "seed", "comparison", "error_vs_K"} <= set(res)
+    assert {"x_range", "n_eval", "seed", "comparison", "error_vs_K", "provenance"} <= set(res)
     assert res["n_eval"] == p["n_eval"]
     assert len(res["comparison"]) == 2 * len(p["K_main"])     # ours and the reference each
     sweep = {act: set(p["K_sweep"]) | {K} for act, K in p["K_main"].items()}

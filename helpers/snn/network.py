@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import tensorflow as tf
 
+from helpers.ann.metrics import topk_hits
 from helpers.fs.neuron import FSCode, fs_tf_forward
 from helpers.snn.graph import GraphNode
 
@@ -141,9 +142,8 @@ class FSNetwork:
         r = self.run(x, batch_size)
         n = np.array([info.n_neurons for info in self.layers], dtype=np.float64)
         per_layer = r["spikes"].mean(axis=0) / n
-        top5 = np.argsort(-r["logits"], 1)[:, :5]
         return {"accuracy": float(np.mean(np.argmax(r["logits"], 1) == np.asarray(y))),
-                "top5": float(np.mean((top5 == np.asarray(y)[:, None]).any(1))),
+                "top5": float(np.mean(topk_hits(r["logits"], y, 5))),
                 "mean_spikes_per_neuron": float(r["spikes"].sum(1).mean() / n.sum()),
                 "spikes_per_neuron_per_layer": dict(zip([i.name for i in self.layers],
                                                         per_layer.tolist())),

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from helpers.ann.metrics import topk_hits
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.snn.convert import convert
@@ -23,7 +24,7 @@ def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: i
     bottlenecks; plus FS-encoded input and analog bottlenecks for ``binary_K<fs_input_K>``)
     calibrated on the first ``n_calib`` images and evaluated on the rest."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
-    top5_hit = (np.argsort(-logits, 1)[:, :5] == y[:, None]).any(1)
+    top5_hit = topk_hits(logits, y, 5)
     ann = {"top1": float(np.mean(logits.argmax(1) == y)), "top5": float(np.mean(top5_hit)),
            "n_images": int(len(y))}
     print(f"ANN (port check) on all {len(y)} images: top-1 {ann['top1']:.2%}, top-5 "
@@ -76,7 +77,7 @@ def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCod
     probs = model.predict(x_ev, batch_size=batch_size, verbose=0)
     r = net.evaluate(x_ev, y_ev, batch_size)
     _, ratio = snn_energy(net, r["synops_per_layer"], "fp32")
-    top5 = (np.argsort(-probs, 1)[:, :5] == y_ev[:, None]).any(1)
+    top5 = topk_hits(probs, y_ev, 5)
     ann_top1 = float(np.mean(probs.argmax(1) == y_ev))
     row = {"model": "efficientnet_b0_keras", "weights": str(weights) if weights else "random",
            "code": "+".join(c.name for c in codes.values()),
