@@ -228,6 +228,7 @@ def check_05(root: Path, p: dict) -> None:
 def check_06(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "imagenet.json")
     assert {"n_calib", "n_eval", "ann", "seed", "rows", "agreement", "provenance"} <= set(res)
+    assert {r["split"] for r in res["rows"]} == {"eval"}
     assert (res["n_calib"], res["n_eval"]) == (p["n_calib"], p["n_images"] - p["n_calib"])
     assert res["ann"]["n_images"] == p["n_images"]
     # each binary K; the FS-input K also with FS-encoded input and with analog bottlenecks

@@ -47,7 +47,7 @@ def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: i
             row, net = fs_row(model, {"relu6": code}, x_cal, x_ev, y_ev,
                               model_name="efficientnet_lite0", input_mode=mode,
                               batch_size=batch_size, bottleneck_code=bottleneck,
-                              ann_accuracy=ann_top1)
+                              ann_accuracy=ann_top1, split="eval")
             row.update(n_images=int(len(y_ev)), ann_top1=ann_top1, ann_top5=ann_top5,
                        snn_top1=row["snn_accuracy"])
             rows.append(row)

@@ -30,8 +30,8 @@ def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.n
 def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
             precision: str = "fp32", batch_size: int = 250,
             ann_accuracy: float | None = None, split: str = "test") -> dict[str, Any]:
-    """One results row of a converted network evaluated on ``(x, y)`` (the ``split``
-    "val" or "test" images): ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``,
+    """One results row of a converted network evaluated on ``(x, y)`` (the ``split``: "val"
+    or "test" CIFAR-10 images, "eval" for the evaluation part of an ImageNet sample): ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``,
     ``input_mode``, ``scale``, ``bottlenecks``, ``split``, ``ann_accuracy``,
     ``snn_accuracy``, ``snn_top5``, ``accuracy_gap_pp``, ``mean_spikes_per_neuron``,
     ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``
