@@ -106,14 +106,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def provenance(params: Mapping[str, Any], files: Iterable[str | Path] = (),
                root: str | Path | None = None) -> dict[str, Any]:
     """``{"params": params, "files": {name: sha256}}`` for a result computed with ``params``
-    from ``files`` (names relative to ``root`` when given, so quick and full runs compare)."""
+    from ``files``: files under ``root/data`` are named relative to ``root`` (so quick and
+    full runs, and copies of the repository, compare), others (installed weights) by their
+    file name only."""
     fps = {}
     for f in files:
         f = Path(f)
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist: it is an input of this result; run "
                                     "the notebook that writes it (see the README's table)")
-        name = f.relative_to(root).as_posix() if root and f.is_relative_to(root) else f.name
+        data = Path(root) / "data" if root else None
+        name = f.relative_to(root).as_posix() if data and f.is_relative_to(data) else f.name
         fps[name] = sha256_file(f)
     return {"params": json.loads(json.dumps(_to_jsonable(dict(params)))),
             "files": dict(sorted(fps.items()))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -86,3 +87,33 @@ def test_atomic_output_error_in_the_block_keeps_target_and_removes_temp(tmp_path
 def test_missing_results_file_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the notebook that writes it"):
         read_json(tmp_path / "nope.json")
+
+
+def test_provenance_names_files_and_detects_every_change(tmp_path, capsys):
+    from helpers.results import provenance, provenance_changes, reuse_results, write_json
+
+    root = tmp_path / "root"
+    (root / "data" / "models").mkdir(parents=True)
+    model = root / "data" / "models" / "m.keras"
+    model.write_bytes(b"weights v1")
+    outside = tmp_path / "ckpt.pth"
+    outside.write_bytes(b"checkpoint")
+    prov = provenance({"K_list": (4, 6), "n": 5}, [model, outside], root)
+    assert prov["params"] == {"K_list": [4, 6], "n": 5}           # JSON-normalised
+    assert set(prov["files"]) == {"data/models/m.keras", "ckpt.pth"}
+    assert prov["files"]["ckpt.pth"] == hashlib.sha256(b"checkpoint").hexdigest()
+    results = root / "data" / "results" / "r.json"
+    write_json(results, {"rows": [1], "provenance": prov})
+    assert reuse_results(results, prov)["rows"] == [1]
+    assert "re-using" in capsys.readouterr().out
+    model.write_bytes(b"weights v2")
+    changed = provenance({"K_list": [4], "n": 5, "extra": 1}, [model], root)
+    assert provenance_changes(prov, changed) == [
+        "K_list: [4, 6] -> [4]", "extra: '<unset>' -> 1", "input ckpt.pth no longer read",
+        "data/models/m.keras changed"]
+    assert reuse_results(results, changed) is None
+    assert capsys.readouterr().out.startswith("recomputing r.json: K_list: [4, 6] -> [4]")
+    assert reuse_results(results, prov, reuse=False) is None
+    assert provenance_changes(None, prov) == ["the stored file records no provenance"]
+    with pytest.raises(FileNotFoundError, match="input of this result"):
+        provenance({}, [root / "data" / "absent.json"], root)
