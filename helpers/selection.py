@@ -73,6 +73,26 @@ def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],
     return [{**rows[i], "chosen_on": why[i]} for i in sorted(why)]
 
 
+def split_of(row: Mapping[str, Any], missing: str = "test") -> str:
+    """The images ``row`` was measured on: its ``split``, or ``missing`` without one."""
+    s = row.get("split")
+    return s if isinstance(s, str) else missing
+
+
+def chosen_test_row(rows: Iterable[Mapping[str, Any]],
+                pick: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The test-set row of the converted network ``pick`` (a row chosen on validation
+    images): the row with split "test" (or none) and the same ``model``, ``method``,
+    ``code``, ``input_mode``, ``scale`` and ``bottlenecks`` (those ``pick`` records).
+    ``pick`` itself when it is a test row; None when ``rows`` has no such row."""
+    if split_of(pick) == "test":
+        return pick
+    keys = [k for k in ("model", "method", "code", "input_mode", "scale", "bottlenecks")
+            if k in pick]
+    return next((r for r in rows if split_of(r) == "test"
+                 and all(r.get(k) == pick[k] for k in keys)), None)
+
+
 def pareto_front(df, x: str = "mean_spikes", y: str = "mse"):
     """Rows of the DataFrame ``df`` not dominated in (fewer ``x``, lower ``y``), sorted by
     ``x``."""

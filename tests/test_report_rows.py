@@ -11,6 +11,7 @@ import pytest
 from helpers.report import poster
 from helpers.report.panels import plot_accuracy_vs_spikes, plot_energy, split_label
 from helpers.results import write_json
+from helpers.selection import chosen_test_row, split_of
 
 
 def _row(code, family, K, acc, spikes, split=None, mode="analog", model="resnet20_relu",
@@ -48,15 +49,15 @@ def _write(root, rows, energy=None):
     return root
 
 
-def test_test_row_of_matches_the_configuration_not_just_the_code():
+def test_chosen_test_row_matches_the_configuration_not_just_the_code():
     rows = VAL + TEST
-    assert poster.test_row_of(rows, VAL[1]) is TEST[1]
-    assert poster.test_row_of(rows, VAL[3]) is TEST[3]                 # FS-encoded input
-    assert poster.test_row_of(rows, TEST[2]) is TEST[2]                # a test pick: itself
-    assert poster.test_row_of(VAL, VAL[1]) is None                     # never scored on test
+    assert chosen_test_row(rows, VAL[1]) is TEST[1]
+    assert chosen_test_row(rows, VAL[3]) is TEST[3]                 # FS-encoded input
+    assert chosen_test_row(rows, TEST[2]) is TEST[2]                # a test pick: itself
+    assert chosen_test_row(VAL, VAL[1]) is None                     # never scored on test
     old = _strip_split(TEST)                   # rows without split count as test rows
-    assert poster.test_row_of(VAL + old, VAL[2]) is old[2]
-    assert poster.split_of(old[0]) == "test" and poster.split_of(VAL[0]) == "val"
+    assert chosen_test_row(VAL + old, VAL[2]) is old[2]
+    assert split_of(old[0]) == "test" and split_of(VAL[0]) == "val"
 
 
 def test_headline_quotes_the_test_row_of_the_validation_pick(tmp_path):

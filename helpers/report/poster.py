@@ -12,7 +12,7 @@ validation images) or "test" (only what was chosen on the validation rows); a ro
 ``split`` (files written before splits were recorded) counts as a test row. Panels that
 compare every code draw the validation rows where there are any; the headline quotes the
 test row of the code :func:`helpers.selection.best_code` picks on the validation rows
-(:func:`test_row_of`). ImageNet rows are all on the evaluation images of the sample.
+(:func:`helpers.selection.chosen_test_row`). ImageNet rows are all on the evaluation images of the sample.
 
 The ReLU network (the accuracy-vs-spikes panel and the CIFAR-10 headline) is, in this order:
 ``relu_model`` as passed to :func:`draw_panels` / :func:`headline_numbers` /
@@ -50,7 +50,7 @@ from helpers.report.panels import (
 )
 from helpers.report.style import code_label, model_label, savefig, set_style
 from helpers.results import atomic_output, read_json
-from helpers.selection import best_code
+from helpers.selection import best_code, chosen_test_row, split_of
 
 #: The ReLU network when neither the caller nor cifar10.json's provenance names one (the
 #: name notebook 01 gives it).
@@ -107,29 +107,6 @@ class Sources:
                               "draw_panels / headline_numbers / make_poster, or re-run "
                               f"notebook 05 with models['relu'] = {name!r}")
         return name
-
-
-def split_of(row: Mapping[str, Any], missing: str = "test") -> str:
-    """The images ``row`` was measured on: its ``split``, or ``missing`` without one."""
-    s = row.get("split")
-    return s if isinstance(s, str) else missing
-
-
-def test_row_of(rows: Iterable[Mapping[str, Any]],
-                pick: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The test-set row of the converted network ``pick`` (a row chosen on validation
-    images): the row with split "test" (or none) and the same ``model``, ``method``,
-    ``code``, ``input_mode``, ``scale`` and ``bottlenecks`` (those ``pick`` records).
-    ``pick`` itself when it is a test row; None when ``rows`` has no such row."""
-    if split_of(pick) == "test":
-        return pick
-    keys = [k for k in ("model", "method", "code", "input_mode", "scale", "bottlenecks")
-            if k in pick]
-    return next((r for r in rows if split_of(r) == "test"
-                 and all(r.get(k) == pick[k] for k in keys)), None)
-
-
-test_row_of.__test__ = False         # a helper, not a test for pytest to collect
 
 
 def _with_split(rows: pd.DataFrame, missing: str = "test") -> pd.DataFrame:
@@ -374,7 +351,7 @@ def _cifar_headline(src: Sources) -> dict[str, Any]:
     if pick is None:
         raise PosterError(f"cifar10.json has no analog-input FS rows of {name!r} to pick the "
                           "headline code from. Fix: re-run notebook 05")
-    test = test_row_of(rows, pick)
+    test = chosen_test_row(rows, pick)
     if test is None:
         out = _numbers({"code": pick["code"], "K": pick["K"]}, CIFAR_KEYS, "cifar10.json")
         out["missing"] = {k: f"cifar10.json: the test row of {pick['code']}"
