@@ -22,6 +22,16 @@ from helpers.snn.simulate import agreement, raster_summary, simulate
 from helpers.studies.rows import net_row, snn_energy
 
 
+def study_inputs(models: dict[str, str], inputs) -> list:
+    """The files a CIFAR-10 study reads (for its provenance): every model file and card in
+    ``models`` and every saved code of their activations, under ``inputs`` (ProjectDirs)."""
+    reads = [p for name in models.values() for p in model_paths(inputs.models, name)]
+    return reads + [p for act in models for p in code_families.saved_code_files(act, inputs.codes)]
+
+
+RELU_REQUIRED = "models must name the ReLU network, e.g. {'relu': 'resnet20_relu', ...}"
+
+
 def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_list=(8,),
                     input_modes=("analog", "fs"), fs_input_K=None,
                     max_codes: int | None = None) -> list[tuple[str, str, FSCode, str]]:
