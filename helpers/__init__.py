@@ -4,12 +4,13 @@ notebooks); dependencies point one way, from top to bottom::
 
     helpers/
       report/    style (display names, colours), panels, poster -- reads results files only
-      studies/   what each notebook computes: code_design (03), cifar10 (04/05), genn (04),
-                 imagenet (06), rows (one measured FS conversion)
+      studies/   what each notebook computes: code_design (03), finetune (04), cifar10
+                 (05/06), genn (05), imagenet (07), rows (one measured FS conversion)
       snn/       graph (Keras graph, BN folding), network (FS-equivalent model), convert,
                  accounting (fan-out, analog MACs), export (folded Keras model), simulate
                  (event level), rate (rate-coded baseline), energy, mlgenn + mlgenn_models
-                 (GeNN backend; the only modules that import pygenn/ml_genn, lazily)
+                 (GeNN backend; the only modules that import pygenn/ml_genn, lazily),
+                 finetune (FS neurons in the training loop, surrogate gradients)
       ann/       resnet (+ model cards), schedules, training, metrics, preactivations,
                  efficientnet, pth_reader -- knows no spikes
       fs/        neuron (FSCode, the step loop in NumPy and TF), activations, measure, codes

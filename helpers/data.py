@@ -271,3 +271,18 @@ def normalize(x: np.ndarray, mean: np.ndarray | list[float],
     if np.any(std <= 0):
         raise ValueError(f"std must be positive per channel, got {std.tolist()}")
     return (np.asarray(x, dtype=np.float32) - mean) / std
+
+
+def load_training_view(cifar10_dir: str | Path | None = None, *, n_train: int, n_val: int,
+                       n_test: int, download: bool = True) -> Cifar10:
+    """CIFAR-10 for a training run under the validation protocol: ``x_train`` holds the first
+    ``n_train`` training images followed by ``n_val`` validation images (training images
+    45,000 on), so a run with ``TrainConfig.n_train = n_train`` trains on the former and
+    validates on the latter; ``x_test``: the first ``n_test`` test images."""
+    if not 0 < n_train <= VAL_START:
+        raise ValueError(f"n_train={n_train!r}: pass an integer between 1 and {VAL_START:,} "
+                         "(training images after that are the validation split)")
+    s = load_splits(cifar10_dir, n_calib=n_train, n_val=n_val, n_test=n_test,
+                    download=download)
+    return Cifar10(np.concatenate([s.x_calib, s.x_val]), np.concatenate([s.y_calib, s.y_val]),
+                   s.x_test, s.y_test, s.source)

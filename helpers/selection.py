@@ -1,5 +1,5 @@
 """Selection rules over result rows: which code a study quotes as "the best designed code"
-(one rule, shared by the CIFAR-10 study, notebook 05 and the poster's headline), Pareto
+(one rule, shared by the CIFAR-10 study, notebook 06 and the poster's headline), Pareto
 fronts and the fewest spikes at a given error.
 
 Pure Python over result rows (dicts such as those in ``data/results/cifar10.json``), so
@@ -50,21 +50,25 @@ def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],
 
     Per network (``model``) and ``input_mode``: at every K the designed code with the
     smallest ``metric`` (ties: fewer spikes); every reference code
-    (:data:`REFERENCE_FAMILIES`); and the headline code of :func:`best_code`. The order
-    follows ``val_rows``.
+    (:data:`REFERENCE_FAMILIES`); and the headline code of :func:`best_code`. Fine-tuned
+    networks (rows with ``finetuned``) were chosen on validation images before (notebook 04)
+    and are all scored. The order follows ``val_rows``.
     """
     rows = [dict(r) for r in val_rows if r.get("method", "fs") == "fs"]
     why: dict[int, str] = {}
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
-        if r["family"] in REFERENCE_FAMILIES:
+        if r.get("finetuned"):
+            why[i] = "val: fine-tuned network (chosen in notebook 04)"
+        elif r["family"] in REFERENCE_FAMILIES:
             why[i] = "reference code"
         else:
             groups.setdefault((r["model"], r["input_mode"], r["K"]), []).append(i)
     for idx in groups.values():
         best = min(idx, key=lambda i: (rows[i][metric], rows[i]["mean_spikes_per_neuron"]))
         why.setdefault(best, "val: best designed code at this K")
-    for key in dict.fromkeys((r["model"], r["input_mode"]) for r in rows):
+    for key in dict.fromkeys((r["model"], r["input_mode"]) for r in rows
+                             if not r.get("finetuned")):
         pool = [i for i, r in enumerate(rows) if (r["model"], r["input_mode"]) == key]
         pick = best_code([rows[i] for i in pool], metric=metric)
         if pick is not None:
@@ -112,3 +116,36 @@ def fewest_spikes_at_error(net, mse_target: float):
     if ok.empty:
         return ok
     return ok.loc[ok.groupby("family")["mean_spikes"].idxmin()].sort_values("mean_spikes")
+
+
+def designed_code_per_K(code_rows: Iterable[Mapping[str, Any]], K_list: Iterable[int]
+                        ) -> dict[int, str]:
+    """Per K in ``K_list``: the designed ReLU code with the lowest network MSE on validation
+    pre-activations (``code_rows``: notebook 03's ``codes.json["relu"]["rows"]``), by the
+    name it is saved under (``relu_<code>``); ties go to fewer spikes, then to the name. A K
+    without a designed code raises."""
+    net = [r for r in code_rows if r["layer"] == "network"
+           and r["family"] not in BASELINE_FAMILIES]
+    out = {}
+    for K in K_list:
+        at_K = [r for r in net if r["K"] == K]
+        if not at_K:
+            raise ValueError(f"codes.json has no designed ReLU code at K={K}. Fix: add {K} to "
+                             "notebook 03's K_list (and fit_K) and re-run it")
+        best = min(at_K, key=lambda r: (r["mse"], r["mean_spikes"], r["code"]))
+        out[K] = "relu_" + best["code"]
+    return out
+
+
+def best_finetuned(runs: Iterable[Mapping[str, Any]], max_spikes: float | None, *,
+                   accuracy: str = "val_accuracy", spikes: str = "val_spikes_per_neuron"
+                   ) -> Mapping[str, Any] | None:
+    """The fine-tuning run to keep: the highest ``accuracy`` among ``runs`` with ``spikes``
+    <= ``max_spikes`` (``None``: all); when none is that sparse, the sparsest run. Ties go to
+    the earlier run; ``None`` for no runs. (Results rows of validation images: pass
+    ``accuracy="snn_accuracy", spikes="mean_spikes_per_neuron"``.)"""
+    runs = list(runs)
+    ok = [r for r in runs if max_spikes is None or r[spikes] <= max_spikes]
+    if ok:
+        return max(ok, key=lambda r: r[accuracy])
+    return min(runs, key=lambda r: r[spikes], default=None)

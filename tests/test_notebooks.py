@@ -1,7 +1,7 @@
 """Notebook hygiene (parameters cell, stripped outputs, profile coverage) and papermill runs
 of every notebook in the quick profile, in order, chained through a freshly emptied
-build/quick: 01 writes the models 03-05 read, 02/03 the codes 04-06 read, 07 draws the
-poster from the quick results. After each run the files it wrote are checked."""
+build/quick: 01 writes the models 03-06 read, 02/03 the codes 04-07 read, 04 the fine-tuned
+networks 05/06 read, 08 draws the poster from the quick results. After each run the files it wrote are checked."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from helpers.paths import BUILD_DIR, resolve
 NOTEBOOKS = notebooks_on_disk()
 QUICK_ROOT = BUILD_DIR / "quick"
 #: Notebook prefix -> the notebooks whose quick outputs it reads.
-READS = {"03": ("01", "02"), "04": ("01", "02", "03"), "05": ("01", "02", "03"),
-         "07": ("02", "03", "04", "05")}
+READS = {"03": ("01", "02"), "04": ("01", "03"), "05": ("01", "02", "03", "04"),
+         "06": ("01", "02", "03", "04"), "08": ("02", "03", "04", "05", "06")}
 
 
 def non_finite_numbers(tree: Any, where: str = "$") -> list[str]:
@@ -149,9 +149,39 @@ def check_03(root: Path, p: dict) -> None:
     _figures(root, "03_preactivations", "03_pareto_relu", "03_relu_per_layer", "03_smooth_codes")
 
 
+def check_04(root: Path, p: dict) -> None:
+    from helpers.selection import best_finetuned
+
+    res = _json(root / "data" / "results" / "finetune.json")
+    assert {"parent", "designed", "runs", "lam", "surrogate", "final", "provenance"} <= set(res)
+    runs = {r["model"]: r for r in res["runs"]}
+    sweep = [r for r in res["runs"] if r["role"] == "spike price"]
+    assert sorted(r["lam"] for r in sweep) == sorted(p["lambdas"])
+    assert {r["K"] for r in sweep} == {p["K_sweep"]}
+    # the choices follow the rule on the recorded validation numbers
+    assert res["lam"] == best_finetuned(sweep, p.get("max_spikes", 0.5))["lam"]
+    compare = [r for r in res["runs"] if r["K"] == p["K_sweep"] and r["lam"] == res["lam"]
+               and r["code"] == res["designed"][str(p["K_sweep"])]]
+    assert {r["surrogate"] for r in compare} == set(p["surrogates"])
+    assert res["surrogate"] == best_finetuned(compare, p.get("max_spikes", 0.5))["surrogate"]
+    assert len(res["final"]) == 2 * len(p["K_list"])
+    for name in res["final"]:
+        r = runs[name]
+        assert r["final"] and (r["lam"], r["surrogate"]) == (res["lam"], res["surrogate"])
+        card = _json(root / "data" / "models" / f"{name}.json")
+        assert card["finetuned"] and card["parent"] == res["parent"]
+        assert (card["n_train"], card["n_val"], card["n_test"]) == (p["n_train"], p["n_val"],
+                                                                    p["n_test"])
+        assert len(card["layer_codes"]) == 19 and card["epochs"] == p.get("epochs", 1)
+        assert card["history"]["val_accuracy"][-1] == r["val_accuracy"]
+        assert (root / "data" / "models" / f"{name}.keras").stat().st_size > 0
+    _rows_ok(res["runs"], {"val_accuracy", "val_spikes_per_neuron", "train_minutes"})
+    _figures(root, "04_finetune_runs")
+
+
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
                           fs_input_K) -> list[tuple[str, int, str]]:
-    """(code, K, input_mode) of every conversion notebooks 04/05 must report."""
+    """(code, K, input_mode) of every conversion notebooks 05/06 must report."""
     from helpers.fs.codes import saved_codes_for
 
     out = []
@@ -168,7 +198,7 @@ def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[
     return out
 
 
-def check_04(root: Path, p: dict) -> None:
+def check_05(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "conversion.json")
     assert {"n_check", "n_sim", "n_calib", "seed", "rows", "agreement", "raster",
             "provenance"} <= set(res)
@@ -190,10 +220,10 @@ def check_04(root: Path, p: dict) -> None:
         assert {r["model"] for r in rows} == {j["model"] for j in p["mlgenn_jobs"]}
         _rows_ok(rows, {"backend", "accuracy", "agreement_with_reference"}, "n_test",
                  p["n_mlgenn"])
-    _figures(root, "04_raster")
+    _figures(root, "05_raster")
 
 
-def check_05(root: Path, p: dict) -> None:
+def check_06(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "cifar10.json")
     assert {"n_test", "n_rate", "n_calib", "precision", "seed", "rows", "energy"} <= set(res)
     assert (res["n_test"], res["n_rate"], res["n_calib"]) == (p["n_test"], p["n_rate"],
@@ -222,10 +252,10 @@ def check_05(root: Path, p: dict) -> None:
     assert {"code", "ratio", "precision", "table"} <= set(e) and e["ratio"] > 0 and e["table"]
     assert e["code"] in {r["code"] for r in test}
     assert res["provenance"]["params"]["n_val"] == p["n_val"]
-    _figures(root, "05_accuracy_vs_K", "05_accuracy_vs_spikes", "05_layer_spikes", "05_energy")
+    _figures(root, "06_accuracy_vs_K", "06_accuracy_vs_spikes", "06_layer_spikes", "06_energy")
 
 
-def check_06(root: Path, p: dict) -> None:
+def check_07(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "imagenet.json")
     assert {"n_calib", "n_eval", "ann", "seed", "rows", "agreement", "provenance"} <= set(res)
     assert {r["split"] for r in res["rows"]} == {"eval"}
@@ -238,10 +268,10 @@ def check_06(root: Path, p: dict) -> None:
              "n_images", res["n_eval"])
     assert len(res["agreement"]) == (1 if p["n_sim"] and p["fs_input_K"] in p["K_list"] else 0)
     _rows_ok(res["agreement"], {"same_prediction"}, "n_images", p["n_sim"])
-    _figures(root, "06_top1_vs_K", "06_layer_spikes")
+    _figures(root, "07_top1_vs_K", "07_layer_spikes")
 
 
-def check_07(root: Path, p: dict) -> None:
+def check_08(root: Path, p: dict) -> None:
     from helpers.report.poster import PANELS
 
     out = root / "figures" / "poster"
@@ -255,7 +285,7 @@ def check_07(root: Path, p: dict) -> None:
 
 
 CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05,
-          "06": check_06, "07": check_07}
+          "06": check_06, "07": check_07, "08": check_08}
 
 
 # -- static checks ------------------------------------------------------------------------
@@ -303,10 +333,10 @@ def test_quick_profile_chains_through_build_quick():
     p01 = params["01_ann_training.ipynb"]
     trained = {f"resnet20_{a}" for a, e in p01["epochs"].items() if e}
     trained |= {"resnet20_relu_nobn"} if p01.get("nobn_epochs") else set()
-    for name in ("03_code_design.ipynb", "04_conversion.ipynb", "05_cifar10_evaluation.ipynb"):
+    for name in ("03_code_design.ipynb", "05_conversion.ipynb", "06_cifar10_evaluation.ipynb"):
         for m in params[name].get("models", {}).values():
             assert m in trained, f"{name} reads {m}, which notebook 01 quick does not train"
-    for job in params["04_conversion.ipynb"].get("mlgenn_jobs", []):
+    for job in params["05_conversion.ipynb"].get("mlgenn_jobs", []):
         assert job["model"] in trained, f"mlGeNN job {job} needs a model notebook 01 trains"
 
 
@@ -325,10 +355,10 @@ def quick_chain():
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_quick_profile(nb, cifar10_dir, quick_chain):
     prefix = nb.name[:2]
-    if prefix == "06" and not os.environ.get("IMAGENET_DIR"):
+    if prefix == "07" and not os.environ.get("IMAGENET_DIR"):
         if os.environ.get("CI"):
-            pytest.fail("CI must set IMAGENET_DIR for notebook 06")
-        pytest.skip("set IMAGENET_DIR (ImageNet validation images) to run notebook 06")
+            pytest.fail("CI must set IMAGENET_DIR for notebook 07")
+        pytest.skip("set IMAGENET_DIR (ImageNet validation images) to run notebook 07")
     missing = [r for r in READS.get(prefix, ()) if r not in quick_chain]
     if missing:
         pytest.skip(f"{nb.name} reads the quick outputs of notebooks {missing}, which did not "
@@ -349,9 +379,9 @@ def _stream_text(executed: Path) -> str:
 
 @pytest.mark.slow
 def test_changing_one_parameter_recomputes_and_an_unchanged_run_reuses(quick_chain, tmp_path):
-    if "05" not in quick_chain:
-        pytest.skip("needs the quick chain's notebook 05 outputs in this session")
-    nb = next(n for n in NOTEBOOKS if n.name.startswith("05"))
+    if "06" not in quick_chain:
+        pytest.skip("needs the quick chain's notebook 06 outputs in this session")
+    nb = next(n for n in NOTEBOOKS if n.name.startswith("06"))
     params = {**load_profile("quick")[nb.name], "reuse": True}
     text = _stream_text(run_notebook(nb, params, tmp_path / "same"))
     assert "re-using" in text and "recomputing" not in text

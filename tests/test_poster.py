@@ -53,6 +53,10 @@ def root(tmp_path):
     rows.append(_fs_row("resnet20_relu", "relu_fib_K6", "fibonacci", 6, 0.905, 0.8))
     rows.append(_fs_row("resnet20_relu", "relu_fitted_density_lam1e-05_K6", "fitted", 6, 0.9, 0.7))
     rows.append(_fs_row("resnet20_silu", "fitted_silu_K8", "fitted", 8, 0.88, 1.9))
+    for K, acc, spikes in ((4, 0.9, 0.45), (2, 0.8, 0.3), (3, 0.78, 0.4)):   # (3: dominated)
+        rows.append({**_fs_row(f"resnet20_relu_ft_K{K}_binary_K{K}_lam0.2_sm", f"binary_K{K}",
+                               "binary", K, acc, spikes), "finetuned": True,
+                     "parent": "resnet20_relu"})
     rows += [{"model": "resnet20_relu", "method": "rate", "code": "rate_max_constant",
               "family": "rate", "K": None, "T": T, "input_mode": "constant",
               "ann_accuracy": 0.91, "snn_accuracy": 0.5 + T / 1000,
@@ -246,7 +250,7 @@ def test_the_relu_network_is_named_not_guessed(root):
     assert "CIFAR-10 test set (ResNet-20, ReLU): 90.50 %" in text[0]   # the default name
     h = poster.headline_numbers(root, relu_model="resnet20_relu_nobn")
     assert (h["cifar"]["model"], h["cifar"]["snn_accuracy"]) == ("resnet20_relu_nobn", 0.5)
-    # notebook 05's models mapping, recorded in the file, names it too
+    # notebook 06's models mapping, recorded in the file, names it too
     _edit_json(rdir / "cifar10.json", lambda d: d.update(
         provenance={"params": {"models": {"relu": "resnet20_relu_nobn"}}}))
     assert poster.headline_numbers(root)["cifar"]["model"] == "resnet20_relu_nobn"
@@ -273,3 +277,24 @@ def test_captions_fit_three_lines_under_their_panel():
     for row in poster.LAYOUT:
         for name in row:         # the wrap width make_poster uses, panels at 70 % of full width
             assert len(textwrap.wrap(poster.PANELS[name][2], int(150 * 0.7 / len(row)))) <= 3
+
+
+def test_finetuning_panel_draws_both_groups_and_their_pareto_fronts(root):
+    fig = plt.figure(figsize=(12, 5))
+    poster.panel_finetuning(poster.Sources(root), fig)
+    ax_spikes, ax_latency = fig.axes
+    fronts = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+              for line in ax_spikes.get_lines() if "Pareto front" in line.get_label()}
+    # fine-tuned: K=2 (0.3 spikes, 80 %) and K=4 (0.45, 90 %); K=3 (0.4, 78 %) is dominated
+    assert fronts["fine-tuned: Pareto front"] == ([0.3, 0.45], [pytest.approx(80.0),
+                                                                 pytest.approx(90.0)])
+    # post-hoc (the parent's analog rows only, never the SiLU network or fine-tuned rows)
+    xs, ys = fronts["post-hoc: Pareto front"]
+    # fitted K6 (0.7, 90 %), Fibonacci K6 (0.8, 90.5 %; binary K4 at 0.8 has 89 %), binary
+    # K6 (1.2, 91 %), binary K8 (1.6, 93 %)
+    assert xs == pytest.approx([0.7, 0.8, 1.2, 1.6])
+    assert ys == [pytest.approx(v) for v in (90.0, 90.5, 91.0, 93.0)]
+    latency = [line for line in ax_latency.get_lines() if line.get_label() ==
+               "fine-tuned: Pareto front"][0]
+    assert list(latency.get_xdata()) == [38, 76]           # 19 layers x K
+    plt.close(fig)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,12 @@ class AugmentedSequence(tf.keras.utils.Sequence):
         return self._x[s], self._y[s]
 
 
+#: ``build(cfg, total_steps, models_dir)`` -> the compiled model a run trains.
+Builder = Callable[["TrainConfig", int, Any], tf.keras.Model]
+#: ``export(trained model)`` -> ``(model to save, extra model-card fields)``.
+Exporter = Callable[[tf.keras.Model], tuple[tf.keras.Model, dict[str, Any]]]
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one training run (all stored in the model card)."""
@@ -106,7 +113,8 @@ class TrainConfig:
 
 def train_or_load(cfg: TrainConfig, data, mean=None, std=None, models_dir: str | Path = ".",
                   reuse: bool = True, checkpoint_dir: str | Path | None = None,
-                  progress: bool = True) -> tuple[tf.keras.Model, dict[str, Any]]:
+                  progress: bool = True, build: Builder | None = None,
+                  export: Exporter | None = None) -> tuple[tf.keras.Model, dict[str, Any]]:
     """Train ``cfg`` on ``data`` (a :class:`helpers.data.Cifar10`) or re-use a saved model.
 
     With ``reuse``, a saved ``<name>.keras`` + ``<name>.json`` is returned when its card
@@ -117,6 +125,9 @@ def train_or_load(cfg: TrainConfig, data, mean=None, std=None, models_dir: str |
     test accuracy (scored once, at the end), the data fingerprint and the timing.
     ``mean``/``std``: the normalisation (per channel, 0-255 scale); None: the parent's
     (``cfg.init_from``) or the channel statistics of the training images used.
+    ``build(cfg, steps, models_dir)``: the compiled model to train (default: the ResNet of
+    ``cfg``); ``export(model)``: ``(model to save, extra card fields)`` (default: the model
+    itself) -- how FS-aware fine-tuning (:mod:`helpers.studies.finetune`) uses this loop.
     """
     model_file = model_paths(models_dir, cfg.name)[0]
     card = reusable_card(cfg, models_dir, reuse)
@@ -125,10 +136,12 @@ def train_or_load(cfg: TrainConfig, data, mean=None, std=None, models_dir: str |
     if mean is None or std is None:
         mean, std = _normalisation(cfg, data, models_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else BUILD_DIR / "checkpoints" / cfg.name
-    model, history, seconds = _fit(cfg, data, mean, std, models_dir, ckpt, progress)
+    model, history, seconds = _fit(cfg, data, mean, std, models_dir, ckpt, progress,
+                                   build or _build)
     x_test = normalize(data.x_test, mean, std)
-    card = _card(cfg, model, accuracy(model, x_test, data.y_test), data, mean, std, history,
-                 seconds, models_dir)
+    acc = accuracy(model, x_test, data.y_test)
+    model, extra = export(model) if export else (model, {})
+    card = {**_card(cfg, model, acc, data, mean, std, history, seconds, models_dir), **extra}
     save_model(model, model_file)
     save_card(card, models_dir)
     return model, card
@@ -219,6 +232,12 @@ def _build(cfg: TrainConfig, steps: int, models_dir) -> tf.keras.Model:
                          batchnorm=cfg.batchnorm)
     if cfg.init_from:
         model.set_weights(load_model(model_paths(models_dir, cfg.init_from)[0]).get_weights())
+    return compile_sgd(model, cfg, steps)
+
+
+def compile_sgd(model: tf.keras.Model, cfg: TrainConfig, steps: int) -> tf.keras.Model:
+    """Compile ``model`` for ``steps`` SGD steps: Nesterov momentum ``cfg.momentum``,
+    :class:`OneCycle` to ``cfg.max_lr``, cross-entropy on logits, accuracy."""
     opt = tf.keras.optimizers.SGD(OneCycle(steps, cfg.max_lr), momentum=cfg.momentum,
                                   nesterov=True)
     model.compile(opt, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -227,14 +246,14 @@ def _build(cfg: TrainConfig, steps: int, models_dir) -> tf.keras.Model:
 
 
 def _fit(cfg: TrainConfig, data, mean, std, models_dir, ckpt_dir: Path,
-         progress: bool) -> tuple[tf.keras.Model, dict, float]:
+         progress: bool, build: Builder) -> tuple[tf.keras.Model, dict, float]:
     """Train epoch by epoch with a checkpoint after each; resume from the last one.
     Returns the model, the per-epoch history and the training seconds (all sessions)."""
     from tqdm.auto import tqdm
 
     x, y, val = _split(cfg, data, mean, std)
     train = AugmentedSequence(x, y, mean, std, cfg.batch_size, cfg.seed)
-    model = _build(cfg, len(train) * cfg.epochs, models_dir)
+    model = build(cfg, len(train) * cfg.epochs, models_dir)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     state = _resume(ckpt, ckpt_dir, cfg)
     bar = tqdm(range(state["epoch"], cfg.epochs), desc=cfg.name, disable=not progress,

@@ -198,3 +198,12 @@ def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
     """The codes of :func:`saved_code_files`, sorted by (K, name)."""
     return sorted((FSCode.load(p) for p in saved_code_files(activation, codes_dir)),
                   key=lambda c: (c.K, c.name))
+
+
+def code_family(code: FSCode) -> str:
+    """The family of ``code`` in results rows and figures: its ``meta['family']`` (default
+    "fitted"); geometric codes are "rounded" with midpoint thresholds, else "binary"."""
+    fam = code.meta.get("family", "fitted")
+    if fam == "geometric":
+        return "rounded" if code.meta.get("midpoint") else "binary"
+    return fam

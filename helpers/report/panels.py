@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from helpers.fs import activations
+from helpers.fs.codes import code_family
 from helpers.fs.neuron import fs_numpy, fs_trace
 from helpers.report.style import (
     ACTIVATION_COLORS,
     FAMILY_COLORS,
     code_label,
     family_label,
-    family_of,
     model_label,
 )
 from helpers.selection import pareto_front
@@ -77,7 +77,7 @@ def plot_fs_trace(code, x: float, ax: plt.Axes | None = None, title: str | None 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     tr = fs_trace(x, code)
     t = range(1, code.K + 1)
-    col = FAMILY_COLORS.get(family_of(code))
+    col = FAMILY_COLORS.get(code_family(code))
     ax.step(t, tr["v"], where="mid", color=col, label="membrane voltage v(t)")
     ax.plot(t, tr["T"], "k--", lw=1, label="threshold T(t)")
     spk = [i + 1 for i, z in enumerate(tr["z"]) if z > 0]
@@ -96,8 +96,8 @@ def plot_approximation(codes_: list, x_range: tuple[float, float], ax: plt.Axes,
     f = target or activations.get(codes_[0].activation)
     ax.plot(x, f(x), color="black", lw=2.5, alpha=0.4, label=f"{codes_[0].activation} (exact)")
     for c in codes_:
-        ax.plot(x, fs_numpy(x, c)[0], color=FAMILY_COLORS.get(family_of(c)), lw=1.3,
-                label=f"{family_label(family_of(c))}, K = {c.K}")
+        ax.plot(x, fs_numpy(x, c)[0], color=FAMILY_COLORS.get(code_family(c)), lw=1.3,
+                label=f"{family_label(code_family(c))}, K = {c.K}")
     ax.set(xlabel="input x", ylabel="output")
     ax.legend(fontsize="small")
     return ax
@@ -284,3 +284,83 @@ def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None =
         ax_bars.set_yticks(range(n), [layer["name"] for layer in r["layers"]], fontsize=7)
         ax_bars.set(xlabel="spikes per neuron")
         ax_bars.invert_yaxis()
+
+
+#: Marker per role of a fine-tuning run (notebook 04's ``finetune.json`` rows).
+_ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D"}
+
+
+def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | None = None
+                       ) -> plt.Axes:
+    """Validation accuracy (%) against validation mean spikes per neuron of every
+    fine-tuning run (``runs``: ``family``, ``K``, ``lam``, ``surrogate``, ``role``,
+    ``val_accuracy`` (fraction), ``val_spikes_per_neuron``), coloured by code family, one
+    marker per role, each labelled with K, λ and the surrogate; ``max_spikes``: the spike
+    budget of the choice, as a dashed line."""
+    for _, r in runs.iterrows():
+        ax.plot(r["val_spikes_per_neuron"], 100 * r["val_accuracy"], ls="none",
+                marker=_ROLE_MARKERS.get(r["role"], "o"), ms=8,
+                color=FAMILY_COLORS.get(r["family"]))
+        ax.annotate(f"K={r['K']}, λ={r['lam']:g}, {r['surrogate'].upper()}",
+                    (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    for fam in runs["family"].unique():
+        ax.plot([], [], "o", color=FAMILY_COLORS.get(fam), label=family_label(fam))
+    for role in runs["role"].unique():
+        ax.plot([], [], _ROLE_MARKERS.get(role, "o"), color="grey", label=f"run: {role}")
+    if max_spikes is not None:
+        ax.axvline(max_spikes, color="black", ls="--", lw=1, label="spike budget")
+    ax.set(xlabel="mean spikes per neuron (validation images)",
+           ylabel="FS-SNN accuracy (%), validation images")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _front(rows: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Rows not beaten by another with fewer ``x`` and higher ``snn_accuracy``, by ``x``."""
+    return pareto_front(rows.assign(error=-rows["snn_accuracy"]), x=x, y="error")
+
+
+def plot_finetune_pareto(posthoc: pd.DataFrame, finetuned: pd.DataFrame, ax_spikes: plt.Axes,
+                         ax_latency: plt.Axes | None = None, ann_accuracy: float | None = None,
+                         anchors: list[dict] | None = None,
+                         rate: pd.DataFrame | None = None) -> None:
+    """Accuracy (%) against mean spikes per neuron (and, on ``ax_latency``, against latency
+    in timesteps), log x axes: post-hoc codes (circles) vs FS-aware fine-tuned networks
+    (diamonds), coloured by code family, each group's Pareto front as a line; ``rate``: the
+    rate-coded baseline rows, one grey line per configuration; ``anchors``: published points
+    ``{x, y, label}`` (spikes axis only); the ANN as a dotted line. Rows: test rows with
+    ``family``, ``K``, ``snn_accuracy`` (fraction), ``mean_spikes_per_neuron``,
+    ``latency_timesteps``."""
+    images = split_label(pd.concat([posthoc, finetuned]))
+    axes = [(ax_spikes, "mean_spikes_per_neuron", "mean spikes per neuron (per image)"),
+            (ax_latency, "latency_timesteps", "latency (timesteps to the read-out)")]
+    for ax, x, xlabel in axes:
+        if ax is None:
+            continue
+        for rows, marker, what, ls in ((posthoc, "o", "post-hoc", "--"),
+                                       (finetuned, "D", "fine-tuned", "-")):
+            if rows.empty:
+                continue
+            for _, r in rows.iterrows():
+                ax.plot(r[x], 100 * r["snn_accuracy"], marker=marker, ms=7, ls="none",
+                        color=FAMILY_COLORS.get(r["family"]))
+            f = _front(rows, x)
+            ax.plot(f[x], 100 * f["snn_accuracy"], ls=ls, color="black", lw=1,
+                    label=f"{what}: Pareto front")
+        for fam in pd.concat([posthoc, finetuned])["family"].unique():
+            ax.plot([], [], "s", color=FAMILY_COLORS.get(fam), label=family_label(fam))
+        ax.plot([], [], "o", color="grey", label="post-hoc code")
+        ax.plot([], [], "D", color="grey", label="fine-tuned network")
+        for code, g in (rate.groupby("code") if rate is not None else []):
+            g = g.sort_values(x)
+            ax.plot(g[x], 100 * g["snn_accuracy"], marker="s", ms=4, ls="--", alpha=0.7,
+                    color=FAMILY_COLORS["rate"], label=f"{code_label(code)} ({split_label(g)})")
+        if ann_accuracy is not None:
+            ax.axhline(100 * ann_accuracy, color="black", ls=":", label="ANN")
+        ax.set(xscale="log", xlabel=xlabel, ylabel=f"accuracy (%), {images}")
+    for a in anchors or []:
+        ax_spikes.plot(a["x"], a["y"], marker="*", ms=14, color="crimson", ls="none")
+        ax_spikes.annotate(a["label"], (a["x"], a["y"]), fontsize=7, xytext=(4, 4),
+                           textcoords="offset points")
+    ax_spikes.legend(fontsize="x-small")

@@ -16,7 +16,7 @@ test row of the code :func:`helpers.selection.best_code` picks on the validation
 
 The ReLU network (the accuracy-vs-spikes panel and the CIFAR-10 headline) is, in this order:
 ``relu_model`` as passed to :func:`draw_panels` / :func:`headline_numbers` /
-:func:`make_poster`; notebook 05's ``models["relu"]`` as recorded in cifar10.json's
+:func:`make_poster`; notebook 06's ``models["relu"]`` as recorded in cifar10.json's
 provenance; :data:`DEFAULT_RELU_MODEL`. A results file without rows of it is an error
 (:class:`PosterError`), not a silent choice of another network.
 """
@@ -44,6 +44,7 @@ from helpers.report.panels import (
     plot_approximation,
     plot_energy,
     plot_error_vs_K,
+    plot_finetune_pareto,
     plot_fs_trace,
     plot_pareto,
     plot_raster_summary,
@@ -105,7 +106,7 @@ class Sources:
             raise PosterError(f"cifar10.json has no FS rows of the ReLU network {name!r} (its "
                               f"networks: {models}). Fix: pass relu_model=<one of them> to "
                               "draw_panels / headline_numbers / make_poster, or re-run "
-                              f"notebook 05 with models['relu'] = {name!r}")
+                              f"notebook 06 with models['relu'] = {name!r}")
         return name
 
 
@@ -122,9 +123,18 @@ def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return val if len(val) else rows[rows.split == "test"]
 
 
-def _fs_rows(src: Sources) -> pd.DataFrame:
-    """Every cifar10.json row, with ``split`` (missing: "test")."""
-    return _with_split(pd.DataFrame(src.result("cifar10")["rows"]))
+def finetuned_mask(rows: pd.DataFrame) -> pd.Series:
+    """Which rows are fine-tuned networks (``finetuned`` is True; files written before the
+    flag existed: none)."""
+    return rows["finetuned"].eq(True) if "finetuned" in rows else \
+        pd.Series(False, index=rows.index)
+
+
+def _fs_rows(src: Sources, with_finetuned: bool = False) -> pd.DataFrame:
+    """The cifar10.json rows, with ``split`` (missing: "test"); the fine-tuned networks'
+    rows (notebook 04) only ``with_finetuned``."""
+    rows = _with_split(pd.DataFrame(src.result("cifar10")["rows"]))
+    return rows if with_finetuned else rows[~finetuned_mask(rows)]
 
 
 def _imagenet_rows(src: Sources) -> pd.DataFrame:
@@ -216,11 +226,29 @@ def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
     ax.set_title(f"{model_label(name)}: FS codes vs rate coding")
 
 
+def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
+    """Post-hoc codes vs FS-aware fine-tuned networks (test set): accuracy against spikes per
+    neuron and against latency, Pareto fronts, rate coding and the anchors."""
+    rows = _fs_rows(src, with_finetuned=True)
+    test = rows[(rows.split == "test") & (rows.method == "fs")]
+    ft = test[finetuned_mask(test)]
+    if ft.empty:
+        raise MissingResults("cifar10.json has no fine-tuned rows (run notebooks 04 and 06)")
+    name = src.relu(test[~finetuned_mask(test)].model)
+    post = test[(test.model == name) & (test.input_mode == "analog") & ~finetuned_mask(test)]
+    rate = rows[(rows.method == "rate") & (rows.model == name)]
+    axes = fig.subplots(1, 2)
+    plot_finetune_pareto(post, ft, axes[0], axes[1], ann_accuracy=post.ann_accuracy.iloc[0],
+                         anchors=CIFAR10_ANCHORS + mlgenn_anchors(src), rate=rate)
+    axes[0].set_title(f"{model_label(name)}: post-hoc codes vs FS-aware fine-tuning")
+    axes[1].set_title("the same networks: accuracy vs latency")
+
+
 def panel_energy(src: Sources, fig: plt.Figure) -> None:
     """Energy per image, ANN vs SNN, per layer."""
     e = src.result("cifar10").get("energy") or {}
     if not e:
-        raise MissingResults("cifar10.json has no 'energy' entry (run notebook 05)")
+        raise MissingResults("cifar10.json has no 'energy' entry (run notebook 06)")
     plot_energy(e, fig.subplots())
 
 
@@ -234,10 +262,10 @@ def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
 
 
 def panel_raster(src: Sources, fig: plt.Figure) -> None:
-    """Spike raster and per-layer spikes of one CIFAR-10 image (stored by notebook 04)."""
+    """Spike raster and per-layer spikes of one CIFAR-10 image (stored by notebook 05)."""
     r = src.result("conversion").get("raster")
     if not r:
-        raise MissingResults("conversion.json has no 'raster' entry (run notebook 04)")
+        raise MissingResults("conversion.json has no 'raster' entry (run notebook 05)")
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
     plot_raster_summary(r, axes[0], axes[1])
 
@@ -281,6 +309,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "code_design": (panel_code_design, (12, 6), "Code families on the real pre-activations of the ReLU network: error vs spikes (Pareto fronts); star = binary code reference."),
     "cifar_accuracy_vs_K": (panel_cifar_accuracy_vs_K, (20, 5.5), "CIFAR-10 accuracy of every FS code vs timesteps K, per code family, on the images the axis names (validation images: where codes are chosen); dotted: the ANN."),
     "accuracy_vs_spikes": (panel_accuracy_vs_spikes, (12, 6), "Accuracy vs spikes per neuron: FS codes reach ANN accuracy with ~1 spike per neuron; rate coding needs many more."),
+    "finetuning": (panel_finetuning, (20, 6), "FS-aware fine-tuning (FS neurons in the training loop, surrogate gradient, a price per spike) against post-hoc codes on the test set: accuracy vs spikes per neuron and vs latency, with Pareto fronts, rate coding and published anchors."),
     "energy": (panel_energy, (14, 5), "Energy per image and layer of the headline code on the test set (Horowitz 45 nm): ANN MACs vs SNN accumulates."),
     "imagenet": (panel_imagenet, (14, 5), "ImageNet sample: EfficientNet-Lite0 as a spiking network (FS neurons for every ReLU6, signed identity FS neurons on the linear bottlenecks)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
@@ -291,7 +320,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
 #: Rows of the A0 layout: wide panels alone, square ones in pairs (skipped panels drop out).
 #: Captions fit in three lines under their panel.
 LAYOUT = [["fs_neuron", "code_design"], ["approximations"], ["cifar_accuracy_vs_K"],
-          ["accuracy_vs_spikes", "imagenet"], ["energy", "raster"], ["mlgenn"]]
+          ["accuracy_vs_spikes", "imagenet"], ["finetuning"], ["energy", "raster"], ["mlgenn"]]
 
 
 def draw_panels(root: str | Path, out_dir: str | Path, only: list[str] | None = None,
@@ -343,14 +372,15 @@ def _cifar_headline(src: Sources) -> dict[str, Any]:
     """The test row of the code :func:`best_code` picks on the ReLU network's analog-input
     validation rows (without validation rows: on its test rows)."""
     rows = src.result("cifar10")["rows"]
-    fs = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"]
+    fs = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"
+          and not r.get("finetuned")]
     name = src.relu(r["model"] for r in fs)
     mine = [r for r in fs if r["model"] == name]
     val = [r for r in mine if split_of(r) == "val"]
     pick = best_code(val or [r for r in mine if split_of(r) == "test"])
     if pick is None:
         raise PosterError(f"cifar10.json has no analog-input FS rows of {name!r} to pick the "
-                          "headline code from. Fix: re-run notebook 05")
+                          "headline code from. Fix: re-run notebook 06")
     test = chosen_test_row(rows, pick)
     if test is None:
         out = _numbers({"code": pick["code"], "K": pick["K"]}, CIFAR_KEYS, "cifar10.json")
@@ -373,7 +403,7 @@ def _imagenet_headline(src: Sources) -> dict[str, Any]:
                      exclude_families=())
     if best is None:
         raise PosterError("imagenet.json has no fully spiking analog-input rows. Fix: re-run "
-                          "notebook 06")
+                          "notebook 07")
     return _numbers(best, IMAGENET_KEYS, "imagenet.json")
 
 
@@ -504,7 +534,7 @@ def _header(fig: plt.Figure, title: str, lines: list[str]) -> float:
     """Title, subtitle and the headline bullets (wrapped to the page width); returns the
     figure fraction where the panels start."""
     fig.text(0.5, 0.975, title, ha="center", va="top", fontsize=54, weight="bold")
-    fig.text(0.5, 0.955, "fs-codes · every panel regenerated from data/results by notebook 07",
+    fig.text(0.5, 0.955, "fs-codes · every panel regenerated from data/results by notebook 08",
              ha="center", va="top", fontsize=26, color="dimgray")
     rows = [("• " if k == 0 else "   ") + part for line in lines
             for k, part in enumerate(textwrap.wrap(line, 150))]

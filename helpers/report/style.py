@@ -54,13 +54,6 @@ def family_label(family: str) -> str:
     return FAMILY_LABELS.get(family, family.replace("_", " "))
 
 
-def family_of(code) -> str:
-    """Colour family of an :class:`~helpers.fs.neuron.FSCode` (its ``meta['family']``;
-    midpoint radix-2 codes are 'rounded')."""
-    fam = code.meta.get("family", "fitted")
-    if fam == "geometric":
-        return "rounded" if code.meta.get("midpoint") else "binary"
-    return fam
 
 
 _ACT = r"(?:relu|silu|sigmoid)"
@@ -106,10 +99,23 @@ def code_label(code: str, with_lambda: bool = False) -> str:
     return (label + (f", K = {K}" if K else "")) + sep + note
 
 
+#: Surrogate gradients of FS-aware fine-tuning (:mod:`helpers.snn.finetune`), for figures.
+SURROGATE_LABELS = {"sm": "S&M pseudo-derivative", "ste": "straight-through"}
+_FINETUNED = re.compile(r"(?P<parent>.+?)_ft_K\d+_(?P<code>.+)_lam(?P<lam>[^_]+)_"
+                        r"(?P<sur>sm|ste)(?P<codes>_codes)?")
+
+
 def model_label(model: str) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
-    ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``; others unchanged
-    except that underscores become spaces."""
+    ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``, a fine-tuned network
+    ``"resnet20_relu_ft_K4_binary_K4_lam0.2_sm"`` -> ``"ResNet-20, ReLU, fine-tuned with
+    binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"``; others unchanged except that
+    underscores become spaces."""
+    ft = _FINETUNED.fullmatch(model)
+    if ft:
+        extra = ", trained codes" if ft["codes"] else ""
+        return (f"{model_label(ft['parent'])}, fine-tuned with {code_label(ft['code'])} "
+                f"(λ = {ft['lam']}, {SURROGATE_LABELS[ft['sur']]}{extra})")
     m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?", model)
     if not m:
         return model.replace("_", " ")

@@ -98,6 +98,20 @@ def _check_codes(fs_nodes: list[GraphNode], codes: dict[str, FSCode]) -> None:
                              f"pass codes={{'{n.act}': ...}}")
 
 
+def _check_layer_codes(fs_nodes: list[GraphNode], layer_codes: dict[str, FSCode] | None) -> None:
+    """Every FS layer has a per-layer code of its activation, and no code names another layer."""
+    if layer_codes is None:
+        return
+    names = {n.name: n.act for n in fs_nodes}
+    missing = sorted(set(names) - set(layer_codes))
+    extra = sorted(set(layer_codes) - set(names))
+    wrong = sorted(k for k, c in layer_codes.items() if k in names and c.activation != names[k])
+    if missing or extra or wrong:
+        raise ValueError(f"layer_codes do not fit the model: no code for {missing}, codes for "
+                         f"unknown layers {extra}, wrong activation for {wrong}. Fix: pass the "
+                         "codes saved with this fine-tuned model (its card's 'layer_codes')")
+
+
 def _statistic(values: np.ndarray, scale: str, percentile: float) -> float:
     """The maximum (``scale="max"``) or the ``percentile`` of ``values``."""
     return float(values.max() if scale == "max" else np.percentile(values, percentile))
@@ -161,13 +175,17 @@ def _input_encoder(codes: dict[str, FSCode], input_code: FSCode | None, x_calib:
 
 
 def _fs_layer(n: GraphNode, code: FSCode, values: np.ndarray | None, scale: str,
-              percentile: float, fanout: np.ndarray, shape: tuple, stage: int
-              ) -> tuple[FSActivation, FSLayerInfo]:
+              percentile: float, fanout: np.ndarray, shape: tuple, stage: int,
+              layer_code: FSCode | None = None) -> tuple[FSActivation, FSLayerInfo]:
     """The FS neurons of node ``n`` (pre-activation ``shape`` per image): a rescaled code
     ``code.scaled(α_l / code_input_scale(code))`` with α_l the chosen statistic of the
-    calibration ``values`` (ReLU6: at most 6), or ``code`` as fitted."""
+    calibration ``values`` (ReLU6: at most 6), or ``code`` as fitted; ``layer_code`` (a
+    fine-tuned layer's code, already in the layer's units, with ``meta['layer_scale_value']``
+    = its α_l) replaces both."""
     a = 1.0
-    if n.act in SCALED_ACTIVATIONS:
+    if layer_code is not None:
+        code, a = layer_code, float(layer_code.meta.get("layer_scale_value", 1.0))
+    elif n.act in SCALED_ACTIVATIONS:
         a = _statistic(values, scale, percentile) if values.size else 0.0
         if not a > 0:
             raise ValueError(
@@ -190,7 +208,8 @@ def _fs_layer(n: GraphNode, code: FSCode, values: np.ndarray | None, scale: str,
 def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: np.ndarray, *,
             scale: str = "percentile", percentile: float = 99.9, input_mode: str = "analog",
             input_code: FSCode | None = None, bottleneck_code: FSCode | None = None,
-            analog_products: bool = False, batch_size: int = 250) -> FSNetwork:
+            analog_products: bool = False, batch_size: int = 250,
+            layer_codes: dict[str, FSCode] | None = None) -> FSNetwork:
     """Convert ``model`` to an FS network (see the module docstring).
 
     ``codes``: one code, or a code per activation kind ("relu", "silu", "sigmoid", "relu6").
@@ -208,6 +227,9 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     ``analog_products``: keep ``Multiply`` layers (squeeze-excite) as analog products of their
     inputs -- the network is then *not* purely spiking: ``FSNetwork.analog_products`` counts
     them, they are charged as MACs, and the layers after them receive analog values (MACs).
+    ``layer_codes``: a code per FS layer name, used as given (a fine-tuned network's codes,
+    :func:`helpers.snn.finetune.finetuned_export`); every FS layer must have one, and their
+    activations must match the layers'.
     """
     _check_options(scale, input_mode)
     _check_calibration(x_calib)
@@ -220,6 +242,7 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
         codes = {**codes, "identity": bottleneck_code}
     fs_nodes = [n for n in nodes if n.is_fs]
     _check_codes(fs_nodes, codes)
+    _check_layer_codes(fs_nodes, layer_codes)
     folded = folded_weights(nodes)
     ann, pre = build_model(nodes, outs[0], folded, "ann")
     values = _calibration_values(ann, pre, fs_nodes, x_calib, batch_size)
@@ -234,7 +257,7 @@ def convert(model: tf.keras.Model, codes: dict[str, FSCode] | FSCode, x_calib: n
     for n in fs_nodes:
         fs_layers[n.name], info = _fs_layer(n, codes[n.act], values.get(n.name), scale,
                                             percentile, fan[n.name], pre[n.name].shape[1:],
-                                            stage[n.name])
+                                            stage[n.name], (layer_codes or {}).get(n.name))
         infos.append(info)
     fs_model, _ = build_model(nodes, outs[0], folded, "fs", fs_layers, input_fs)
     products = analog_product_count(nodes)

@@ -1,4 +1,4 @@
-"""Notebook 04/05's CIFAR-10 studies under the validation protocol: every network converted
+"""Notebook 05/06's CIFAR-10 studies under the validation protocol: every network converted
 with every code and measured on validation images; per network, input mode and K the best
 designed code is chosen there, and only the chosen codes and the fixed references are scored
 on the test set. Plus the rate-coded baseline and the energy table of the headline code."""
@@ -14,19 +14,36 @@ from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
-from helpers.selection import best_code, chosen_per_K
+from helpers.results import read_json
+from helpers.selection import best_code, best_finetuned, chosen_per_K
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement, raster_summary, simulate
+from helpers.studies.finetune import finetuned_network
 from helpers.studies.rows import net_row, snn_energy
 
 
-def study_inputs(models: dict[str, str], inputs) -> list:
+def study_inputs(models: dict[str, str], inputs, finetuned: list[str] = ()) -> list:
     """The files a CIFAR-10 study reads (for its provenance): every model file and card in
-    ``models`` and every saved code of their activations, under ``inputs`` (ProjectDirs)."""
-    reads = [p for name in models.values() for p in model_paths(inputs.models, name)]
+    ``models`` and ``finetuned`` and every saved code of their activations, under ``inputs``
+    (ProjectDirs)."""
+    names = [*models.values(), *finetuned]
+    reads = [p for name in names for p in model_paths(inputs.models, name)]
     return reads + [p for act in models for p in code_families.saved_code_files(act, inputs.codes)]
+
+
+def finetuned_models(inputs, use: bool = True) -> list[str]:
+    """The fine-tuned networks notebook 04 chose (``finetune.json``'s ``final``) under
+    ``inputs`` (ProjectDirs); none when ``use`` is False or notebook 04 has not run (one
+    printed line)."""
+    path = inputs.results / "finetune.json"
+    if not use:
+        return []
+    if not path.is_file():
+        print(f"no fine-tuned networks: {path} not found (run notebooks/04_fs_finetuning.ipynb)")
+        return []
+    return list(read_json(path)["final"])
 
 
 RELU_REQUIRED = "models must name the ReLU network, e.g. {'relu': 'resnet20_relu', ...}"
@@ -34,12 +51,16 @@ RELU_REQUIRED = "models must name the ReLU network, e.g. {'relu': 'resnet20_relu
 
 def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_list=(8,),
                     input_modes=("analog", "fs"), fs_input_K=None,
-                    max_codes: int | None = None) -> list[tuple[str, str, FSCode, str]]:
+                    max_codes: int | None = None, finetuned: list[str] = ()
+                    ) -> list[tuple[str, str, FSCode | None, str]]:
     """``(activation, model name, code, input mode)`` for every saved code of every model in
     ``models`` (:func:`helpers.fs.codes.saved_codes_for`; ReLU also the binary code at each K
     in ``binary_K_list``). ReLU networks get each input mode (the FS-encoded input only for K
-    in ``fs_input_K``, if given), SiLU/sigmoid ones the analog first layer."""
-    jobs = []
+    in ``fs_input_K``, if given), SiLU/sigmoid ones the analog first layer. Each fine-tuned
+    network in ``finetuned`` adds one job with code None (its card holds its codes) and the
+    analog first layer it was trained with."""
+    jobs = [(load_card(models_dir, name)["activation"], name, None, "analog")
+            for name in finetuned]
     for act, name in models.items():
         path = model_paths(models_dir, name)[0]
         if not path.is_file():
@@ -64,13 +85,32 @@ class _Models:
 
     def get(self, name: str):
         if name not in self._cache:
-            pp = load_card(self.dir, name)["preprocessing"]
-            self._cache[name] = (load_model(model_paths(self.dir, name)[0]), pp, {})
+            card = load_card(self.dir, name)
+            self._cache[name] = (load_model(model_paths(self.dir, name)[0]),
+                                 card["preprocessing"], {}, card)
         return self._cache[name]
+
+    def convert(self, name: str, act: str, code: FSCode | None, mode: str) -> FSNetwork:
+        """Model ``name`` converted with ``code`` (None: a fine-tuned network's own codes),
+        calibrated on the calibration images."""
+        model, _, _, card = self.get(name)
+        x_cal = self.images(name, "calib")[0]
+        if code is None:
+            return finetuned_network(model, card, x_cal, input_mode=mode)
+        return convert(model, {act: code}, x_cal, input_mode=mode)
+
+    def row_info(self, name: str) -> dict[str, Any]:
+        """What a results row says about its network: ``finetuned`` and, for fine-tuned
+        networks, ``parent``, ``lam`` and ``surrogate``."""
+        card = self.get(name)[3]
+        if not card.get("finetuned"):
+            return {"finetuned": False}
+        return {"finetuned": True, "parent": card["parent"], "lam": card["lam"],
+                "surrogate": card["surrogate"]}
 
     def images(self, name: str, split: str):
         """Normalised ``(x, y)`` of ``split`` for model ``name``, and the ANN's accuracy."""
-        model, pp, seen = self.get(name)
+        model, pp, seen, _ = self.get(name)
         if split not in seen:
             x, y = self.data.images(split)
             x = normalize(x, pp["mean"], pp["std"])
@@ -91,25 +131,23 @@ def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits
     for act, name, code, mode in tqdm(conversion_jobs(models, models_dir, codes_dir,
                                                       **job_kwargs),
                                       desc="conversions", disable=not progress):
-        x_cal = loaded.images(name, "calib")[0]
         x, y, ann_acc = loaded.images(name, split)
-        net = convert(loaded.get(name)[0], {act: code}, x_cal, input_mode=mode)
-        rows.append(net_row(net, x, y, model_name=name, precision=precision,
-                            ann_accuracy=ann_acc, split=split))
-        nets[(name, code.name, mode)] = net
+        net = loaded.convert(name, act, code, mode)
+        rows.append({**net_row(net, x, y, model_name=name, precision=precision,
+                               ann_accuracy=ann_acc, split=split), **loaded.row_info(name)})
+        nets[(name, net.code.name, mode)] = net
         if n_sim:
             a = agreement(net, x[:n_sim], y[:n_sim], progress=False)
-            agree.append({"model": name, "code": code.name, "K": code.K, "input_mode": mode,
-                          "split": split, **a})
+            agree.append({"model": name, "code": net.code.name, "K": net.K,
+                          "input_mode": mode, "split": split, **a})
     return rows, agree, nets, loaded
 
 
 def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, Any]:
     """Spike raster summary of validation image ``image`` through ``model_name`` converted
-    with the binary code at ``K``, simulated event by event (notebook 04's raster)."""
-    x_cal = loaded.images(model_name, "calib")[0]
+    with the binary code at ``K``, simulated event by event (notebook 05's raster)."""
     x = loaded.images(model_name, "val")[0][image:image + 1]
-    net = convert(loaded.get(model_name)[0], code_families.binary(K, 1.0), x_cal)
+    net = loaded.convert(model_name, "relu", code_families.binary(K, 1.0), "analog")
     sim = simulate(net, x, raster_image=0, progress=False)
     return raster_summary(net, sim, image, model=model_name, code=f"binary_K{K}")
 
@@ -124,7 +162,7 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
         row = net_row(nets[(v["model"], v["code"], v["input_mode"])], x, y,
                       model_name=v["model"], precision=precision, ann_accuracy=ann_acc,
                       split="test")
-        out.append({**row, "chosen_on": v["chosen_on"]})
+        out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"]})
     return out
 
 
@@ -151,24 +189,62 @@ def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs,
     return rows
 
 
+def headline_picks(val_rows: list[dict], relu: str | None, verify_K: int | None,
+                   max_spikes: float | None) -> list[dict]:
+    """The validation rows of the networks whose test rows are verified spike by spike: the
+    ReLU network's headline code (:func:`helpers.selection.best_code`) and the fine-tuned
+    network at ``verify_K`` with the best accuracy within ``max_spikes``
+    (:func:`helpers.selection.best_finetuned`)."""
+    picks = [best_code([r for r in val_rows if r["model"] == relu
+                        and r["input_mode"] == "analog" and not r.get("finetuned")])]
+    ft = [r for r in val_rows if r.get("finetuned") and r["K"] == verify_K]
+    picks.append(best_finetuned(ft, max_spikes, accuracy="snn_accuracy",
+                                spikes="mean_spikes_per_neuron"))
+    return [p for p in picks if p is not None]
+
+
+def verify_test_rows(test_rows: list[dict], picks: list[dict], nets: dict, loaded: _Models,
+                     n: int) -> None:
+    """Run the event-level simulator on the first ``n`` test images of each picked network
+    and record in its test row ``event_level_n`` and ``event_level_agreement`` (the fraction
+    of images where it predicts the same class as the FS-equivalent model), plus the
+    simulator's full agreement dict as ``event_level``."""
+    for pick in picks:
+        key = (pick["model"], pick["code"], pick["input_mode"])
+        row = next(r for r in test_rows if (r["model"], r["code"], r["input_mode"]) == key)
+        x, y, _ = loaded.images(pick["model"], "test")
+        a = agreement(nets[key], x[:n], y[:n], progress=True)
+        row.update(event_level_n=a["n_images"], event_level_agreement=a["same_prediction"],
+                   event_level=a)
+
+
 def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
-                  precision: str = "fp32", seed: int = 0) -> dict[str, Any]:
-    """Notebook 05's computation: every FS conversion on the validation images, the chosen
-    ones on the test images, the rate-coded baseline, and the per-layer energy table of the
-    headline code (:func:`helpers.selection.best_code` on the ReLU network's validation rows,
-    measured on the test set). Returns cifar10.json's dict (without its provenance)."""
+                  precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
+                  n_verify: int = 0, verify_K: int | None = None,
+                  max_spikes: float | None = None) -> dict[str, Any]:
+    """Notebook 06's computation: every FS conversion (post-hoc codes and the fine-tuned
+    networks of ``finetuned``) on the validation images, the chosen ones on the test images,
+    the rate-coded baseline, and the per-layer energy table of the headline code
+    (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
+    the test set). With ``n_verify``, the test rows of the headline code and of the
+    fine-tuned network at ``verify_K`` (:func:`headline_picks`) are checked event by event on
+    that many test images. Returns cifar10.json's dict (without its provenance)."""
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
-        max_codes=max_codes)
+        max_codes=max_codes, finetuned=finetuned)
     test = score_on_test(val, nets, loaded, precision=precision)
+    if n_verify:
+        verify_test_rows(test, headline_picks(val, models.get("relu"), verify_K, max_spikes),
+                         nets, loaded, n_verify)
     relu = models.get("relu")
     rate = []
     if relu and (key := next((k for k in nets if k[0] == relu), None)):
         rate = rate_rows(nets[key], relu, loaded, rate_T, rate_configs, n_rate, seed=seed)
     energy = {}
-    pick = best_code([r for r in val if r["model"] == relu and r["input_mode"] == "analog"])
+    pick = best_code([r for r in val if r["model"] == relu and r["input_mode"] == "analog"
+                      and not r.get("finetuned")])
     if pick is not None:
         row = next(r for r in test if (r["model"], r["code"], r["input_mode"])
                    == (pick["model"], pick["code"], "analog"))

@@ -1,4 +1,4 @@
-"""Notebook 04's GeNN section: the same test images through GeNN (via mlGeNN) and through our
+"""Notebook 05's GeNN section: the same test images through GeNN (via mlGeNN) and through our
 simulators; rows follow data/results/mlgenn.json."""
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from helpers.data import normalize
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.paths import BUILD_DIR
-from helpers.results import read_json, write_json
+from helpers.results import read_json, sha256_file, write_json
 from helpers.snn import mlgenn
 from helpers.snn.convert import convert
+from helpers.snn.network import FSNetwork
 from helpers.snn.simulate import simulate
+from helpers.studies.finetune import finetuned_network
 
 
 def _genn_row(model: str, backend: str, code: str, K: int, acc: float, agree: float,
@@ -109,14 +111,23 @@ def _timed(fn, *args, **kwargs) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _code_rows(im: _Images, cname: str, codes_dir, *, progress: bool,
-               **run_kw) -> list[dict[str, Any]]:
-    """The model converted with code ``cname`` (analog first layer) in GeNN with our FS
-    neurons (compared with the event-level simulator), in the event-level simulator (compared
-    with the FS-equivalent model) and as the FS-equivalent model (compared with the ANN)."""
+def _network(im: _Images, cname: str, codes_dir, models_dir) -> FSNetwork:
+    """The job's FS network: the model converted with code ``cname`` (analog first layer),
+    or, for ``cname == "finetuned"``, with the per-layer codes of its card."""
+    if cname == "finetuned":
+        return finetuned_network(im.model, load_card(models_dir, im.name), im.x_cal)
     code = _load_code(cname, codes_dir)
     act = "relu" if code.activation in ("relu", "binary") else code.activation
-    net = convert(im.model, {act: code}, im.x_cal)
+    return convert(im.model, {act: code}, im.x_cal)
+
+
+def _code_rows(im: _Images, cname: str, codes_dir, models_dir, *, progress: bool,
+               **run_kw) -> list[dict[str, Any]]:
+    """The job's network (:func:`_network`) in GeNN with our FS neurons (compared with the
+    event-level simulator), in the event-level simulator (compared with the FS-equivalent
+    model) and as the FS-equivalent model (compared with the ANN)."""
+    net = _network(im, cname, codes_dir, models_dir)
+    code = net.code
     n_neurons = sum(info.n_neurons for info in net.layers)
     g = mlgenn.run_fs_network(net, im.x, name=f"{im.name}_{cname}", progress=progress, **run_kw)
     s, t_sim = _timed(simulate, net, im.x, progress=progress)
@@ -137,14 +148,23 @@ def _code_rows(im: _Images, cname: str, codes_dir, *, progress: bool,
                1e3 * t_eq / n)]
 
 
-def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None,
-                provenance: dict | None) -> Path | None:
+def _job_files(job: dict[str, Any], models_dir, codes_dir) -> list[Path]:
+    """The files a job's rows depend on: its model and card, and its code file (if any)."""
+    files = list(model_paths(models_dir, job["model"]))
+    code = Path(codes_dir) / f"{job['code']}.json"
+    return files + ([code] if code.is_file() else [])
+
+
+def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None, K_binary: int,
+                files: list[Path]) -> Path | None:
     """Where a job's rows are kept (None without ``cache_dir``): one file per model, code,
-    GeNN backend and fingerprint of everything else that shapes them (the results file's
-    provenance -- parameters and input files -- and the numbers of images)."""
+    GeNN backend and fingerprint of everything that shapes its rows -- the job, the SHA-256
+    of the files it reads (:func:`_job_files`), the numbers of calibration and test images
+    and the binary K of mlGeNN's own path."""
     if not cache_dir:
         return None
-    key = json.dumps([job, provenance, len(data.y_calib), len(data.y_test)], sort_keys=True)
+    key = json.dumps([job, {f.name: sha256_file(f) for f in files}, len(data.y_calib),
+                      len(data.y_test), K_binary], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return (Path(cache_dir) / f"{job['model']}__{job['code']}__"
             f"{backend or mlgenn.default_backend()}__{digest}.json")
@@ -152,23 +172,26 @@ def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None,
 
 def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_binary: int = 8,
                  backend: str | None = None, batch_size: int = 1,
-                 cache_dir=BUILD_DIR / "mlgenn_rows", provenance: dict | None = None,
-                 reuse: bool = True, progress: bool = True) -> list[dict[str, Any]]:
-    """Notebook 04's mlGeNN section: the same test images through GeNN and through our
+                 cache_dir=BUILD_DIR / "mlgenn_rows", reuse: bool = True,
+                 progress: bool = True) -> list[dict[str, Any]]:
+    """Notebook 05's mlGeNN section: the same test images through GeNN and through our
     simulators. ``data``: a :class:`helpers.data.Splits` (calibration and test images).
 
     Each job is ``{"model": name, "code": c}``. ``c == "mlgenn"`` (a model without BN and
     biases): mlGeNN's own FewSpike path with binary K_binary and our neuron on its network
-    (:func:`_fewspike_rows`). Otherwise ``c`` is ``"binary_K<k>"`` or a code file in
+    (:func:`_fewspike_rows`). ``c == "finetuned"``: a fine-tuned network (notebook 04) with
+    its own per-layer codes. Otherwise ``c`` is ``"binary_K<k>"`` or a code file in
     ``codes_dir``: the model converted with it (:func:`helpers.snn.convert.convert`) in GeNN,
     in the event-level simulator and as the FS-equivalent model (:func:`_code_rows`).
     Rows follow data/results/mlgenn.json. With ``cache_dir`` each job's rows are kept in a
-    file there, keyed by ``provenance`` (see :func:`_cache_file`), and re-used when
-    ``reuse``, so an interrupted study resumes; ``reuse=False`` recomputes every job.
+    file there, keyed by what shapes them (see :func:`_cache_file`), and re-used when
+    ``reuse``, so an interrupted study resumes and a new job does not recompute the others;
+    ``reuse=False`` recomputes every job.
     """
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        cache = _cache_file(cache_dir, job, data, backend, provenance)
+        cache = _cache_file(cache_dir, job, data, backend, K_binary,
+                            _job_files(job, models_dir, codes_dir))
         if reuse and cache is not None and cache.is_file():
             rows += read_json(cache)["rows"]
             continue
@@ -177,7 +200,7 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
         if job["code"] == "mlgenn":
             job_rows = _fewspike_rows(im, K_binary, **run_kw)
         else:
-            job_rows = _code_rows(im, job["code"], codes_dir, **run_kw)
+            job_rows = _code_rows(im, job["code"], codes_dir, models_dir, **run_kw)
         if cache is not None:
             write_json(cache, {"job": job, "rows": job_rows})
         rows += job_rows

@@ -1,4 +1,4 @@
-"""Notebook 06's studies: EfficientNet-Lite0 on the ImageNet sample as a spiking network, and
+"""Notebook 07's studies: EfficientNet-Lite0 on the ImageNet sample as a spiking network, and
 the optional Keras EfficientNetB0 path with analog squeeze-excite products."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from helpers.studies.rows import fs_row, snn_energy
 def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: int, K_list,
                    fs_input_K: int, designed_codes, n_sim: int, batch_size: int,
                    seed: int = 0) -> dict[str, Any]:
-    """Notebook 06's computation: the ANN check on all images, then FS conversions (spiking
+    """Notebook 07's computation: the ANN check on all images, then FS conversions (spiking
     bottlenecks; plus FS-encoded input and analog bottlenecks for ``binary_K<fs_input_K>``)
     calibrated on the first ``n_calib`` images and evaluated on the rest."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
@@ -65,7 +65,7 @@ def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: i
 
 def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCode], *,
                    n_calib: int, batch_size: int = 16):
-    """Notebook 06's optional path: Keras EfficientNetB0 (SiLU, sigmoid squeeze-excite gates)
+    """Notebook 07's optional path: Keras EfficientNetB0 (SiLU, sigmoid squeeze-excite gates)
     with FS codes for both, **squeeze-excite products analog** (not purely spiking).
     ``x``: images in the Lite0 preprocessing ``(x - 127) / 128``, mapped back to Keras' 0-255
     scale; the first ``n_calib`` calibrate, the rest are evaluated. ``weights``: a Keras weights

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from helpers.ann.metrics import accuracy
+from helpers.fs.codes import code_family
 from helpers.fs.neuron import FSCode
 from helpers.snn.convert import convert
 from helpers.snn.energy import ann_macs, energy_table
@@ -44,7 +45,7 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
     c = net.code
     _, ratio = snn_energy(net, r["synops_per_layer"], precision)
     return {"model": model_name, "method": "fs", "code": c.name,
-            "family": c.meta.get("family", "fitted"), "K": c.K, "input_mode": net.input_mode,
+            "family": code_family(c), "K": c.K, "input_mode": net.input_mode,
             "scale": net.scale, "bottlenecks": "spiking" if net.spiking_bottlenecks else "analog",
             "split": split, "ann_accuracy": ann_accuracy, "snn_accuracy": r["accuracy"],
             "snn_top5": r["top5"], "accuracy_gap_pp": 100 * (ann_accuracy - r["accuracy"]),

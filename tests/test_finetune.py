@@ -1,0 +1,146 @@
+"""FS-aware fine-tuning (helpers.snn.finetune, helpers.studies.finetune): the exact FS forward
+pass, the two surrogate gradients against hand-computed values, and the round trip trained
+network -> plain Keras model + per-layer codes -> converter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.fs import codes
+from helpers.fs.neuron import FSCode, fs_numpy
+from helpers.selection import best_finetuned, designed_code_per_K
+from helpers.snn.convert import convert
+from helpers.snn.finetune import FSTrainable, finetuned_export, fs_trainer
+from helpers.report.style import model_label
+
+L = tf.keras.layers
+
+
+def _one_step_code() -> FSCode:
+    """K = 1, h = T = d = 1: out = Θ(x - 1)."""
+    return FSCode("step", "relu", np.array([1.0]), np.array([1.0]), np.array([1.0]))
+
+
+def _grad(layer: FSTrainable, x: np.ndarray) -> np.ndarray:
+    xt = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        total = tf.reduce_sum(layer(xt)[0])
+    return tape.gradient(total, xt).numpy()
+
+
+def test_forward_is_the_exact_fs_neuron_of_the_scaled_code():
+    code = codes.binary(4, 1.0).scaled(2.5)          # a layer with α = 2.5
+    layer = FSTrainable(code, 2.5)
+    x = np.linspace(-1, 4, 201, dtype=np.float32)[None, :]
+    out, spikes, _ = (t.numpy() for t in layer(tf.constant(x)))
+    ref_out, ref_spikes = fs_numpy(x, code)
+    np.testing.assert_allclose(out, ref_out, atol=1e-5)
+    assert spikes[0] == ref_spikes.sum()
+    assert layer.trained_code().meta["layer_scale_value"] == pytest.approx(2.5)
+    np.testing.assert_allclose(layer.trained_code().T, code.T, rtol=1e-6)
+
+
+def test_sm_surrogate_is_the_pseudo_derivative_through_the_scaled_distance():
+    layer = FSTrainable(_one_step_code(), 1.0, surrogate="sm")
+    # x = 0.5: vs = (x - T) / (|x| + 1) = -1/3, pseudo-derivative 2/3,
+    # d vs / dx = ((|x| + 1) - (x - T)) / (|x| + 1)^2 = 2 / 2.25  ->  0.5926
+    # x = 3: vs = 0.5, pseudo-derivative 0.5, d vs / dx = (4 - 2) / 16  ->  0.0625
+    # x = -4: vs = -1, pseudo-derivative 0
+    g = _grad(layer, np.array([0.5, 3.0, -4.0], np.float32))
+    np.testing.assert_allclose(g, [2 / 3 * 2 / 2.25, 0.5 * 2 / 16, 0.0], rtol=1e-5)
+
+
+def test_ste_passes_the_clipped_relu_gradient():
+    code = codes.binary(3, 1.0).scaled(2.0)          # α = 2, top = 2 * sum(d) = 1.75
+    layer = FSTrainable(code, 2.0, surrogate="ste")
+    g = _grad(layer, np.array([-0.5, 0.3, 1.7, 1.8, 5.0], np.float32))
+    np.testing.assert_allclose(g, [0.0, 1.0, 1.0, 0.0, 0.0])
+
+
+def test_bad_surrogate_and_scale_are_refused():
+    with pytest.raises(ValueError, match="surrogate"):
+        FSTrainable(_one_step_code(), 1.0, surrogate="magic")
+    with pytest.raises(ValueError, match="positive and finite"):
+        FSTrainable(_one_step_code(), float("nan"))
+
+
+def _net(seed: int = 0) -> tf.keras.Model:
+    """Conv+BN -> ReLU -> Conv+BN + skip -> ReLU -> GAP -> Dense, random BN statistics."""
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inp = tf.keras.Input((6, 6, 3), name="image")
+    a = L.Activation("relu", name="r0")(L.BatchNormalization()(L.Conv2D(4, 3, padding="same",
+                                                                          name="c0")(inp)))
+    b = L.BatchNormalization()(L.Conv2D(4, 3, padding="same", name="c1")(a))
+    c = L.Activation("relu", name="r1")(L.Add(name="add")([a, b]))
+    m = tf.keras.Model(inp, L.Dense(3, name="out")(L.GlobalAveragePooling2D(name="gap")(c)))
+    for layer in m.layers:
+        if isinstance(layer, L.BatchNormalization):
+            shape = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape),
+                               rng.normal(0, 0.2, shape), rng.uniform(0.3, 2.0, shape)])
+    return m
+
+
+def test_one_training_step_then_export_converts_to_the_trained_network():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 6, 6, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    net = convert(_net(), codes.binary(4, 1.0), x)
+    trainer = fs_trainer(net, surrogate="sm", lam=0.1)
+    logits0 = trainer(x).numpy()
+    np.testing.assert_allclose(logits0, net.run(x)["logits"], atol=1e-4)   # same start
+    trainer.compile(tf.keras.optimizers.SGD(0.05),
+                    tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    scales = [float(np.exp(layer.log_scale.numpy())) for layer in trainer.fs_layers.values()]
+    assert scales != [info.scale for info in net.layers]                    # the scales trained
+    model, layer_codes = finetuned_export(trainer, net)
+    assert not any(isinstance(layer, L.BatchNormalization) for layer in model.layers)
+    again = convert(model, {"relu": next(iter(layer_codes.values()))}, x,
+                    layer_codes=layer_codes)
+    assert [i.scale for i in again.layers] == pytest.approx(scales)
+    np.testing.assert_allclose(again.run(x)["logits"], trainer(x).numpy(), atol=1e-4)
+    assert np.abs(trainer(x).numpy() - logits0).max() > 1e-3                # the weights moved
+
+
+def test_convert_refuses_layer_codes_that_do_not_fit():
+    x = np.random.default_rng(0).normal(size=(8, 6, 6, 3)).astype(np.float32)
+    c = codes.binary(4, 1.0)
+    with pytest.raises(ValueError, match=r"no code for \['r1'\].*unknown layers \['zz'\]"):
+        convert(_net(), c, x, layer_codes={"r0": c, "zz": c})
+
+
+def test_designed_code_per_K_takes_the_lowest_mse_then_fewest_spikes():
+    rows = [{"layer": "network", "code": "binary_p_K4", "family": "binary", "K": 4,
+             "mse": 1e-5, "mean_spikes": 0.1},
+            {"layer": "network", "code": "rounded_K4", "family": "rounded", "K": 4,
+             "mse": 2e-4, "mean_spikes": 0.7},
+            {"layer": "network", "code": "distaware_lam0_K4", "family": "distribution_aware",
+             "K": 4, "mse": 2e-4, "mean_spikes": 0.6},
+            {"layer": "c0", "code": "fitted_K4", "family": "fitted", "K": 4, "mse": 1e-9,
+             "mean_spikes": 0.1}]
+    assert designed_code_per_K(rows, [4]) == {4: "relu_distaware_lam0_K4"}
+    with pytest.raises(ValueError, match="K=2.*K_list"):
+        designed_code_per_K(rows, [2])
+
+
+def test_best_finetuned_prefers_accuracy_within_the_spike_budget():
+    runs = [{"lam": 0.05, "val_accuracy": 0.95, "val_spikes_per_neuron": 0.6},
+            {"lam": 0.2, "val_accuracy": 0.93, "val_spikes_per_neuron": 0.45},
+            {"lam": 0.5, "val_accuracy": 0.90, "val_spikes_per_neuron": 0.30}]
+    assert best_finetuned(runs, 0.5)["lam"] == 0.2
+    assert best_finetuned(runs, None)["lam"] == 0.05
+    assert best_finetuned(runs, 0.1)["lam"] == 0.5          # none that sparse: the sparsest
+    assert best_finetuned([], 0.5) is None
+
+
+def test_fine_tuned_networks_get_display_names():
+    assert model_label("resnet20_relu_ft_K4_relu_distaware_lam0_K4_lam0.2_sm") == (
+        "ResNet-20, ReLU, fine-tuned with distribution-aware, K = 4 "
+        "(λ = 0.2, S&M pseudo-derivative)")
+    assert model_label("resnet20_relu_ft_K2_binary_K2_lam0.5_ste") == (
+        "ResNet-20, ReLU, fine-tuned with binary, K = 2 (λ = 0.5, straight-through)")
