@@ -60,6 +60,44 @@ def test_ste_passes_the_clipped_relu_gradient():
     np.testing.assert_allclose(g, [0.0, 1.0, 1.0, 0.0, 0.0])
 
 
+def test_silu_layer_keeps_its_units_and_its_ste_is_the_silu_derivative():
+    code = codes.sm_published("silu")
+    layer = FSTrainable(code, 1.0, surrogate="ste")
+    assert not layer.log_scale.trainable                       # SiLU codes are not rescaled
+    x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], np.float32)
+    np.testing.assert_allclose(layer(tf.constant(x))[0].numpy(), fs_numpy(x, code)[0],
+                               atol=1e-5)
+    sig = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(_grad(layer, x), sig * (1 + x * (1 - sig)), rtol=1e-5)
+
+
+def test_trainable_codes_get_gradients_only_when_asked():
+    code = codes.binary(3, 1.0).scaled(2.0)
+    x = tf.constant(np.linspace(0.1, 1.9, 16, dtype=np.float32))
+    for train_code in (False, True):
+        layer = FSTrainable(code, 2.0, surrogate="sm", train_code=train_code)
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(layer(x)[0])
+        names = [v.name.split(":")[0] for v in layer.trainable_variables]
+        grads = tape.gradient(total, layer.trainable_variables)
+        assert names == (["log_scale", "h", "T", "d"] if train_code else ["log_scale"])
+        assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    # d gets the spike count of each step as its gradient: out = sum_t d_t z_t (α-units)
+    # (times α = 2 for the output scale)
+    unit = code.scaled(0.5)
+    spikes_per_step = np.sum([fs_spike_step(v, unit) for v in x.numpy() / 2.0], axis=0)
+    np.testing.assert_allclose(grads[3].numpy(), 2.0 * spikes_per_step, rtol=1e-6)
+
+
+def fs_spike_step(x: float, code: FSCode) -> np.ndarray:
+    """Spikes z(t) of one neuron, by hand (the module docstring's recursion)."""
+    v, z = x, []
+    for h, T in zip(code.h, code.T):
+        z.append(float(v >= T))
+        v -= h * z[-1]
+    return np.array(z)
+
+
 def test_bad_surrogate_and_scale_are_refused():
     with pytest.raises(ValueError, match="surrogate"):
         FSTrainable(_one_step_code(), 1.0, surrogate="magic")
@@ -144,3 +182,53 @@ def test_fine_tuned_networks_get_display_names():
         "(λ = 0.2, S&M pseudo-derivative)")
     assert model_label("resnet20_relu_ft_K2_binary_K2_lam0.5_ste") == (
         "ResNet-20, ReLU, fine-tuned with binary, K = 2 (λ = 0.5, straight-through)")
+
+
+@pytest.mark.slow
+def test_a_stopped_fine_tuning_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from helpers.ann.resnet import resnet_cifar, save_card, save_model
+    from helpers.data import Cifar10
+    from helpers.snn import finetune as ft_module
+    from helpers.studies.finetune import finetune_config, finetune_or_load
+
+    rng = np.random.default_rng(0)
+    data = Cifar10(rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 48),
+                   rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 16),
+                   tmp_path)
+    tf.keras.utils.set_random_seed(0)
+    save_model(resnet_cifar(8, width=4, name="parent"), tmp_path / "parent.keras")
+    save_card({"name": "parent", "activation": "relu", "test_accuracy": 0.1, "epochs": 1,
+               "params": 1, "train_seconds": 0, "seed": 0,
+               "preprocessing": {"mean": [120.0] * 3, "std": [60.0] * 3}}, tmp_path)
+    codes.binary(3, 1.0).renamed("binary3").save(tmp_path / "codes")
+    cfg = finetune_config("parent", "binary3", tmp_path / "codes", lam=0.1, surrogate="ste",
+                          epochs=2, max_lr=0.01, seed=1, n_calib=16, n_train=32, batch_size=16)
+    kw = dict(reuse=False, progress=False)
+    full = finetune_or_load(cfg, data, tmp_path, tmp_path / "codes", checkpoints=tmp_path / "a",
+                            **kw)
+    assert full["finetuned"] and full["parent"] == "parent" and full["K"] == 3
+    assert (full["n_train"], full["n_val"]) == (32, 16) and full["init_from"]["name"] == "parent"
+    calls = {"n": 0}
+    fit = ft_module.FSTrainer.fit
+
+    def stop_in_epoch_2(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("stopped")
+        return fit(self, *a, **k)
+
+    monkeypatch.setattr(ft_module.FSTrainer, "fit", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        finetune_or_load(cfg, data, tmp_path, tmp_path / "codes", checkpoints=tmp_path / "b", **kw)
+    monkeypatch.setattr(ft_module.FSTrainer, "fit", fit)
+    resumed = finetune_or_load(cfg, data, tmp_path, tmp_path / "codes",
+                               checkpoints=tmp_path / "b", **kw)
+    assert resumed["history"] == full["history"]
+    assert resumed["layer_codes"] == full["layer_codes"]
+    assert finetune_or_load(cfg, data, tmp_path, tmp_path / "codes", reuse=True) == resumed
+    save_model(resnet_cifar(8, width=4, name="parent"), tmp_path / "parent.keras")   # new parent
+    calls["n"] = 0
+    monkeypatch.setattr(ft_module.FSTrainer, "fit", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):       # not re-used: it trains again
+        finetune_or_load(cfg, data, tmp_path, tmp_path / "codes", reuse=True, progress=False,
+                         checkpoints=tmp_path / "c")

@@ -181,10 +181,13 @@ def check_04(root: Path, p: dict) -> None:
 
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
                           fs_input_K) -> list[tuple[str, int, str]]:
-    """(code, K, input_mode) of every conversion notebooks 05/06 must report."""
+    """(code, K, input_mode) of every conversion notebooks 05/06 must report: every saved
+    code of every network, and notebook 04's fine-tuned networks (analog input)."""
     from helpers.fs.codes import saved_codes_for
 
-    out = []
+    final = _json(root / "data" / "results" / "finetune.json")["final"]
+    cards = [_json(root / "data" / "models" / f"{name}.json") for name in final]
+    out = [(c["code"], c["K"], "analog") for c in cards]
     for act in p["models"]:
         saved = [(c.name, c.K) for c in saved_codes_for(act, root / "data" / "codes")]
         cands = saved[:p["max_codes"]]
@@ -211,13 +214,20 @@ def check_05(root: Path, p: dict) -> None:
     got = [(r["code"], r["K"], r["input_mode"]) for r in res["rows"]]
     assert sorted(got) == sorted(expected)
     _rows_ok(res["rows"], {"model", "code", "snn_accuracy", "mean_spikes_per_neuron",
-                           "energy_ratio"}, "n_test", p["n_check"])
+                           "energy_ratio", "finetuned"}, "n_test", p["n_check"])
+    ft = [r for r in res["rows"] if r["finetuned"]]
+    assert ft and all(r["parent"] == "resnet20_relu" and r["model"].startswith(
+        "resnet20_relu_ft_") for r in ft)
     assert len(res["agreement"]) == len(expected)
     _rows_ok(res["agreement"], {"same_prediction", "max_abs_logit_diff"}, "n_images", p["n_sim"])
     assert res["raster"]["total_spikes"] > 0
     if (root / "data" / "results" / "mlgenn.json").is_file():      # only where pygenn imports
         rows = _json(root / "data" / "results" / "mlgenn.json")["rows"]
-        assert {r["model"] for r in rows} == {j["model"] for j in p["mlgenn_jobs"]}
+        from helpers.studies.finetune import final_network_at
+
+        winners = {final_network_at(_json(root / "data" / "results" / "finetune.json"), K)
+                   for K in p.get("genn_finetuned_K", [])}
+        assert {r["model"] for r in rows} == {j["model"] for j in p["mlgenn_jobs"]} | winners
         _rows_ok(rows, {"backend", "accuracy", "agreement_with_reference"}, "n_test",
                  p["n_mlgenn"])
     _figures(root, "05_raster")
@@ -245,6 +255,11 @@ def check_06(root: Path, p: dict) -> None:
         (r["code"], r["input_mode"], r["chosen_on"]) for r in chosen_per_K(val))
     _rows_ok(test, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_test"])
+    # the headline code and the fine-tuned network at verify_K, checked event by event
+    verified = [r for r in test if "event_level_n" in r]
+    assert len(verified) == 2 and sum(bool(r.get("finetuned")) for r in verified) == 1
+    for r in verified:
+        assert r["event_level_n"] == p["n_verify"] and 0 <= r["event_level_agreement"] <= 1
     assert len(rate) == len(p["rate_T"]) * len(p["rate_configs"])
     _rows_ok(rate, {"T", "snn_accuracy", "mean_spikes_per_neuron"}, "n_test", p["n_rate"])
     assert {r["T"] for r in rate} == set(p["rate_T"])

@@ -109,12 +109,17 @@ def finetune_or_load(cfg: TrainConfig, data, models_dir, codes_dir, *, reuse: bo
                      progress: bool = True, checkpoints=BUILD_DIR / "checkpoints"
                      ) -> dict[str, Any]:
     """The card of run ``cfg`` (:func:`finetune_config`): its saved card when ``reuse`` and it
-    records exactly ``cfg``, else the run is trained on ``data`` (a
-    :class:`helpers.data.Cifar10`, or a function returning one: called only then) and saved;
-    an interrupted run resumes from its epoch checkpoint (``checkpoints/<name>``)."""
+    records exactly ``cfg`` and the parent file it started from (SHA-256), else the run is
+    trained on ``data`` (a :class:`helpers.data.Cifar10`, or a function returning one: called
+    only then) and saved; an interrupted run resumes from its epoch checkpoint
+    (``checkpoints/<name>``)."""
     card = reusable_card(cfg, models_dir, reuse)
-    if card is not None:
+    parent_sha = sha256_file(model_paths(models_dir, cfg.init_from)[0])
+    if card is not None and card["init_from"]["sha256"] == parent_sha:
         return card
+    if card is not None:
+        print(f"retraining {cfg.name}: its parent {cfg.init_from} changed (SHA-256 "
+              f"{card['init_from']['sha256'][:12]}… -> {parent_sha[:12]}…)")
     data = data() if callable(data) else data
     run = _Run(cfg, data, codes_dir)
     return train_or_load(cfg, data, models_dir=models_dir, reuse=False, progress=progress,
@@ -148,8 +153,9 @@ def finetuned_network(model: tf.keras.Model, card: dict[str, Any], x_calib: np.n
 def finetune_study(parent: str, designed: dict[int, str], data, models_dir, codes_dir, *,
                    K_list, K_sweep: int, lambdas, surrogates, max_spikes: float | None,
                    epochs: int, max_lr: float, n_calib: int, seed: int,
-                   n_train: int = 45_000, reuse: bool = True, progress: bool = True,
-                   checkpoints=BUILD_DIR / "checkpoints") -> dict[str, Any]:
+                   n_train: int = 45_000, train_code: bool = False, reuse: bool = True,
+                   progress: bool = True, checkpoints=BUILD_DIR / "checkpoints"
+                   ) -> dict[str, Any]:
     """Notebook 04's runs, every choice on validation images (:func:`best_finetuned`):
 
     1. at ``K_sweep``, the designed code ``designed[K_sweep]`` with each spike price in
@@ -159,7 +165,8 @@ def finetune_study(parent: str, designed: dict[int, str], data, models_dir, code
        the chosen λ and surrogate -- the fine-tuned networks notebooks 05/06 convert and
        evaluate.
 
-    ``data``: a :class:`helpers.data.Cifar10` whose first ``n_train`` training images train
+    ``train_code``: the codes' h, T and d train too (per layer). ``data``: a
+    :class:`helpers.data.Cifar10` whose first ``n_train`` training images train
     and the rest validate (:func:`helpers.data.load_training_view`), or a function returning
     one (called only when a run is not re-used). Returns ``runs`` (a row per run, :func:`run_row`, with its ``role``),
     ``lam``, ``surrogate`` and ``final`` (the step-3 model names).
@@ -169,7 +176,7 @@ def finetune_study(parent: str, designed: dict[int, str], data, models_dir, code
     def run(code: str, lam: float, surrogate: str, role: str) -> dict[str, Any]:
         cfg = finetune_config(parent, code, codes_dir, lam=lam, surrogate=surrogate,
                               epochs=epochs, max_lr=max_lr, seed=seed, n_calib=n_calib,
-                              n_train=n_train)
+                              n_train=n_train, train_code=train_code)
         if cfg.name not in rows:
             card = finetune_or_load(cfg, data, models_dir, codes_dir, reuse=reuse,
                                     progress=progress, checkpoints=checkpoints)
