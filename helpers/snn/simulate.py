@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from helpers.snn.graph import output_name
-from helpers.snn.network import FSNetwork, build_model
+from helpers.snn.graph import GraphNode, output_name
+from helpers.snn.network import FSNetwork, _Builder, build_model, linear_clone
 
 
 def _cut_model(net: FSNetwork, mode: str) -> tf.keras.Model:
@@ -34,6 +34,45 @@ def affine_model(net: FSNetwork) -> tf.keras.Model:
     """The network cut at its FS layers: ``[image, FS outputs...] -> [pre-activations of every
     FS layer..., logits]`` with biases -- the constant currents when spikes are zero."""
     return _cut_model(net, "split")
+
+
+def _increment(n: GraphNode, xs: list, net: FSNetwork, builder: _Builder):
+    """The increment at node ``n`` (not an FS layer) caused by increments ``xs`` at the inputs
+    the source reaches (an ``Add`` with one of them passes it on; biases are zero)."""
+    if n.kind == "linear":
+        return linear_clone(n, *net.folded[n.name], zero_bias=True)(xs[0])
+    if n.kind == "act" or (isinstance(n.layer, tf.keras.layers.Add) and len(xs) == 1):
+        return xs[0]
+    return builder._synaptic(n, xs)
+
+
+def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Model, list[int]]:
+    """The synapses of one spiking source (an FS layer, or the image node for FS-encoded
+    input): a model from its weighted spikes ``(B, *shape)`` to the increments they cause at
+    the FS layers they reach (their pre-activations) and at the read-out, and the index of
+    each target in the network's FS pre-activation list (-1: the logits). Only the
+    convolutions on the source's outgoing paths run -- the event-driven part of a step."""
+    fs_nodes = [n.name for n in net.graph if n.is_fs]
+    builder = _Builder("linear", net.folded, {}, None)
+    inp = tf.keras.Input(shape, name=f"{source}_spikes")
+    reached: dict[str, tf.Tensor] = {source: inp}
+    outs, targets = [], []
+    for n in net.graph:
+        xs = [reached[i] for i in n.inputs if i in reached]
+        if n.name == source or not xs:
+            continue
+        if n.is_fs:
+            pre = (linear_clone(n, *net.folded[n.name], zero_bias=True)(xs[0])
+                   if n.kind == "linear" else xs[0])
+            outs.append(pre)
+            targets.append(fs_nodes.index(n.name))
+            continue
+        reached[n.name] = _increment(n, xs, net, builder)
+    out = output_name(net.graph)
+    if out in reached and out != source:
+        outs.append(reached[out])
+        targets.append(-1)
+    return tf.keras.Model(inp, outs), targets
 
 
 def _fire(v: list[np.ndarray], code: tuple[np.ndarray, np.ndarray, np.ndarray], t: int
@@ -50,7 +89,7 @@ def _fire(v: list[np.ndarray], code: tuple[np.ndarray, np.ndarray, np.ndarray], 
     return zs
 
 
-def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, linear, spike_shapes: list[tuple],
+def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, sources: list, spike_shapes: list[tuple],
                     codes: list[tuple], r: int | None, raster: dict[str, np.ndarray]
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb``; if ``r``
@@ -67,9 +106,6 @@ def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, linear, spike_shapes
         for info in layers:
             raster[info.name] = np.zeros((K, info.n_neurons), bool)
     for tau in range(net.latency_timesteps):
-        u_img = np.zeros_like(xb)
-        u_act = [np.zeros_like(a) for a in zeros_a]
-        emitted = False
         for j, info in enumerate(layers):
             t = tau - info.stage * K
             if not 0 <= t < info.code.K:
@@ -86,16 +122,13 @@ def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, linear, spike_shapes
                 raster[info.name][t] = np.concatenate([z[r].ravel() for z in zs]) > 0
             if not n_z.any():
                 continue
-            emitted = True
-            if is_input:
-                u_img = codes[j][2][t] * z_net
-            else:
-                u_act[j - has_input] = codes[j][2][t] * z_net
-        if emitted:
-            inc = [o.numpy() for o in linear([u_img] + u_act)]
-            for i in range(len(acc)):
-                acc[i] += inc[i]
-            logits = logits + inc[-1]
+            model, targets = sources[j]      # only this source's synapses carry events
+            inc = model(codes[j][2][t] * z_net)
+            for i, o in zip(targets, inc if isinstance(inc, (list, tuple)) else [inc]):
+                if i < 0:
+                    logits = logits + o.numpy()
+                else:
+                    acc[i] += o.numpy()
     return logits, counts
 
 
@@ -111,13 +144,15 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
         raise NotImplementedError(
             "event-level simulation needs a purely synaptic network; this one keeps analog "
             "products (squeeze-excite). Convert without analog_products to simulate it")
-    affine, linear_model = affine_model(net), _cut_model(net, "linear")
-
-    @tf.function(reduce_retracing=True)
-    def linear(inputs):
-        return linear_model(inputs, training=False)
-
-    spike_shapes = [tuple(t.shape[1:]) for t in linear_model.inputs[1:]]
+    affine = affine_model(net)
+    spike_shapes = [tuple(t.shape[1:]) for t in affine.inputs[1:]]
+    names = ([n.name for n in net.graph if n.kind == "input"] if net.input_mode == "fs" else [])
+    names += [n.name for n in net.graph if n.is_fs]
+    shapes = ([tuple(affine.inputs[0].shape[1:])] if net.input_mode == "fs" else []) + spike_shapes
+    sources = []
+    for name, shape in zip(names, shapes):
+        model, targets = source_model(net, name, shape)
+        sources.append((tf.function(model, reduce_retracing=True), targets))
     codes = [(info.code.h.astype(np.float32), info.code.T.astype(np.float32),
               info.code.d.astype(np.float32)) for info in net.layers]
     all_logits, all_spikes = [], []
@@ -126,7 +161,7 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
     for b0 in range(0, len(x), batch_size):
         xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
         rec = raster_image is not None and b0 <= raster_image < b0 + len(xb)
-        logits, counts = _simulate_batch(net, xb, affine, linear, spike_shapes, codes,
+        logits, counts = _simulate_batch(net, xb, affine, sources, spike_shapes, codes,
                                          raster_image - b0 if rec else None, raster)
         all_logits.append(logits)
         all_spikes.append(counts)
