@@ -14,7 +14,8 @@ notebooks); dependencies point one way, from top to bottom::
       ann/       resnet (+ model cards), schedules, training, metrics, preactivations,
                  efficientnet, pth_reader -- knows no spikes
       fs/        neuron (FSCode, the step loop in NumPy and TF), activations, measure, codes
-                 (families), fitting, design -- knows no Keras model
+                 (families), fitting, design, jra (the seed project's floating-point code)
+                 -- knows no Keras model
       paths, results (atomic writes), seeding, selection (which row is "best"), data
       (CIFAR-10), imagenet, notebooks (papermill runner) -- leaf utilities
 
