@@ -159,11 +159,11 @@ def check_04(root: Path, p: dict) -> None:
     assert sorted(r["lam"] for r in sweep) == sorted(p["lambdas"])
     assert {r["K"] for r in sweep} == {p["K_sweep"]}
     # the choices follow the rule on the recorded validation numbers
-    assert res["lam"] == best_finetuned(sweep, p.get("max_spikes", 0.5))["lam"]
+    assert res["lam"] == best_finetuned(sweep, p.get("max_spikes"))["lam"]
     compare = [r for r in res["runs"] if r["K"] == p["K_sweep"] and r["lam"] == res["lam"]
                and r["code"] == res["designed"][str(p["K_sweep"])]]
     assert {r["surrogate"] for r in compare} == set(p["surrogates"])
-    assert res["surrogate"] == best_finetuned(compare, p.get("max_spikes", 0.5))["surrogate"]
+    assert res["surrogate"] == best_finetuned(compare, p.get("max_spikes"))["surrogate"]
     assert len(res["final"]) == 2 * len(p["K_list"])
     for name in res["final"]:
         r = runs[name]

@@ -295,8 +295,8 @@ def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | Non
     """Validation accuracy (%) against validation mean spikes per neuron of every
     fine-tuning run (``runs``: ``family``, ``K``, ``lam``, ``surrogate``, ``role``,
     ``val_accuracy`` (fraction), ``val_spikes_per_neuron``), coloured by code family, one
-    marker per role, each labelled with K, λ and the surrogate; ``max_spikes``: the spike
-    budget of the choice, as a dashed line."""
+    marker per role, each labelled with K, λ and the surrogate; ``max_spikes``: a spike
+    budget, as a dashed line."""
     for _, r in runs.iterrows():
         ax.plot(r["val_spikes_per_neuron"], 100 * r["val_accuracy"], ls="none",
                 marker=_ROLE_MARKERS.get(r["role"], "o"), ms=8,
