@@ -218,6 +218,8 @@ def check_05(root: Path, p: dict) -> None:
     ft = [r for r in res["rows"] if r["finetuned"]]
     assert ft and all(r["parent"] == "resnet20_relu" and r["model"].startswith(
         "resnet20_relu_ft_") for r in ft)
+    parent_acc = {r["ann_accuracy"] for r in res["rows"] if r["model"] == "resnet20_relu"}
+    assert {r["ann_accuracy"] for r in ft} == parent_acc    # gaps to the original ANN
     assert len(res["agreement"]) == len(expected)
     _rows_ok(res["agreement"], {"same_prediction", "max_abs_logit_diff"}, "n_images", p["n_sim"])
     assert res["raster"]["total_spikes"] > 0

@@ -297,13 +297,13 @@ def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | Non
     ``val_accuracy`` (fraction), ``val_spikes_per_neuron``), coloured by code family, one
     marker per role, each labelled with K, λ and the surrogate; ``max_spikes``: a spike
     budget, as a dashed line."""
-    for _, r in runs.iterrows():
+    for k, (_, r) in enumerate(runs.sort_values("val_spikes_per_neuron").iterrows()):
         ax.plot(r["val_spikes_per_neuron"], 100 * r["val_accuracy"], ls="none",
                 marker=_ROLE_MARKERS.get(r["role"], "o"), ms=8,
                 color=FAMILY_COLORS.get(r["family"]))
         ax.annotate(f"K={r['K']}, λ={r['lam']:g}, {r['surrogate'].upper()}",
                     (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
+                    xytext=(-6, 6 + 10 * (k % 3)), textcoords="offset points", ha="right")
     for fam in runs["family"].unique():
         ax.plot([], [], "o", color=FAMILY_COLORS.get(fam), label=family_label(fam))
     for role in runs["role"].unique():
@@ -359,8 +359,11 @@ def plot_finetune_pareto(posthoc: pd.DataFrame, finetuned: pd.DataFrame, ax_spik
         if ann_accuracy is not None:
             ax.axhline(100 * ann_accuracy, color="black", ls=":", label="ANN")
         ax.set(xscale="log", xlabel=xlabel, ylabel=f"accuracy (%), {images}")
-    for a in anchors or []:
-        ax_spikes.plot(a["x"], a["y"], marker="*", ms=14, color="crimson", ls="none")
-        ax_spikes.annotate(a["label"], (a["x"], a["y"]), fontsize=7, xytext=(4, 4),
-                           textcoords="offset points")
-    ax_spikes.legend(fontsize="x-small")
+    for a, marker in zip(anchors or [], ["*", "P", "X", "^"] * 4):
+        ax_spikes.plot(a["x"], a["y"], marker=marker, ms=13, color="crimson", ls="none",
+                       label=a["label"])
+    if ax_latency is None:
+        ax_spikes.legend(fontsize="x-small")
+    else:   # one legend for both axes, outside them, so that no point is hidden
+        ax_latency.legend(*ax_spikes.get_legend_handles_labels(), fontsize="x-small",
+                          loc="upper left", bbox_to_anchor=(1.02, 1.0))

@@ -120,6 +120,11 @@ class FSNetwork:
     def _forward(self, x):
         return self.model(x, training=False)
 
+    def release(self) -> None:
+        """Drop the traced graph of :meth:`run` (it is traced again on the next call): a
+        study holding many converted networks keeps one traced graph at a time."""
+        self._call = None
+
     def run(self, x: np.ndarray, batch_size: int = 250) -> dict[str, np.ndarray]:
         """Logits ``(N, classes)``, spikes ``(N, L)`` and synaptic ops ``(N, L)`` for images x
         (finite values, normalised like the calibration images)."""

@@ -99,6 +99,12 @@ class _Models:
             return finetuned_network(model, card, x_cal, input_mode=mode)
         return convert(model, {act: code}, x_cal, input_mode=mode)
 
+    def reference_accuracy(self, name: str, split: str) -> float:
+        """The ANN accuracy a row of ``name`` is compared with on ``split``: the network's
+        own, or, for a fine-tuned network, its parent's (the original ANN)."""
+        card = self.get(name)[3]
+        return self.images(card["parent"] if card.get("finetuned") else name, split)[2]
+
     def row_info(self, name: str) -> dict[str, Any]:
         """What a results row says about its network: ``finetuned`` and, for fine-tuned
         networks, ``parent``, ``lam`` and ``surrogate``."""
@@ -131,7 +137,8 @@ def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits
     for act, name, code, mode in tqdm(conversion_jobs(models, models_dir, codes_dir,
                                                       **job_kwargs),
                                       desc="conversions", disable=not progress):
-        x, y, ann_acc = loaded.images(name, split)
+        x, y, _ = loaded.images(name, split)
+        ann_acc = loaded.reference_accuracy(name, split)
         net = loaded.convert(name, act, code, mode)
         rows.append({**net_row(net, x, y, model_name=name, precision=precision,
                                ann_accuracy=ann_acc, split=split), **loaded.row_info(name)})
@@ -140,6 +147,7 @@ def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits
             a = agreement(net, x[:n_sim], y[:n_sim], progress=False)
             agree.append({"model": name, "code": net.code.name, "K": net.K,
                           "input_mode": mode, "split": split, **a})
+        net.release()
     return rows, agree, nets, loaded
 
 
@@ -158,11 +166,13 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
     network, input mode and K the best designed code and the reference codes."""
     out = []
     for v in tqdm(chosen_per_K(val_rows), desc="test set", disable=not progress):
-        x, y, ann_acc = loaded.images(v["model"], "test")
+        x, y, _ = loaded.images(v["model"], "test")
+        ann_acc = loaded.reference_accuracy(v["model"], "test")
         row = net_row(nets[(v["model"], v["code"], v["input_mode"])], x, y,
                       model_name=v["model"], precision=precision, ann_accuracy=ann_acc,
                       split="test")
         out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"]})
+        nets[(v["model"], v["code"], v["input_mode"])].release()
     return out
 
 

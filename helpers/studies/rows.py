@@ -38,7 +38,7 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
     ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``
     (images evaluated), ``spikes_per_layer`` (spikes per neuron), ``synops_per_layer`` (per
     image). ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless
-    given."""
+    given (a fine-tuned network is compared with its parent, the original ANN)."""
     r = net.evaluate(x, y, batch_size)
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
