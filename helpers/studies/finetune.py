@@ -49,6 +49,20 @@ def run_code(code_name: str, codes_dir) -> tuple[FSCode, str | None]:
     return FSCode.load(path), sha256_file(path)
 
 
+def check_finetune_parameters(K_list, K_sweep: int, lambdas, surrogates, n_train: int) -> None:
+    """Notebook 04's parameter checks (:func:`helpers.notebooks.check_parameters`)."""
+    from helpers.notebooks import check_parameters
+
+    check_parameters([
+        (K_sweep in K_list, f"K_sweep={K_sweep} must be one of K_list={K_list}"),
+        (len(lambdas) > 0 and min(lambdas) >= 0,
+         f"lambdas={lambdas}: give at least one price >= 0"),
+        (len(surrogates) > 0 and set(surrogates) <= set(SURROGATES),
+         f"surrogates={surrogates}: choose from {SURROGATES}"),
+        (0 < n_train <= 45000, f"n_train={n_train} must be in 1..45000 (the rest validates)"),
+    ])
+
+
 def finetune_config(parent: str, code_name: str, codes_dir, *, lam: float, surrogate: str,
                     epochs: int, max_lr: float, seed: int, train_code: bool = False,
                     n_calib: int = 500, percentile: float = 99.9, n_train: int = 45_000,

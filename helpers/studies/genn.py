@@ -23,7 +23,7 @@ from helpers.snn import mlgenn
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
 from helpers.snn.simulate import simulate
-from helpers.studies.finetune import finetuned_network
+from helpers.studies.finetune import final_network_at, finetuned_network
 
 
 def _genn_row(model: str, backend: str, code: str, K: int, acc: float, agree: float,
@@ -168,6 +168,18 @@ def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None, K_bin
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return (Path(cache_dir) / f"{job['model']}__{job['code']}__"
             f"{backend or mlgenn.default_backend()}__{digest}.json")
+
+
+def genn_jobs_and_reads(jobs: list[dict[str, Any]], finetuned_K, finetuned: list[str], inputs,
+                        reads: list) -> tuple[list[dict[str, Any]], list]:
+    """Notebook 05's GeNN jobs -- ``jobs`` plus, for each K in ``finetuned_K``, notebook 04's
+    fine-tuned winner at K (when ``finetuned`` names any) -- and the files they read
+    (``reads`` plus every job's model and card, under ``inputs``)."""
+    if finetuned:
+        ft = read_json(inputs.results / "finetune.json")
+        jobs = jobs + [{"model": m, "code": "finetuned"} for K in finetuned_K
+                       if (m := final_network_at(ft, K))]
+    return jobs, reads + [p for j in jobs for p in model_paths(inputs.models, j["model"])]
 
 
 def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_binary: int = 8,
