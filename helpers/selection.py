@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 #: Families that are baselines, not designed codes (the mlGeNN binary code and its
-#: max-normalised variant).
-BASELINE_FAMILIES = ("binary", "binary_max")
+#: max-normalised variant; the seed project's floating-point code).
+BASELINE_FAMILIES = ("binary", "binary_max", "jra_fp")
 
 
 def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
@@ -41,7 +41,7 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
 
 
 #: Families scored on the test set as fixed references, whatever the validation rows say.
-REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published")
+REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published", "jra_fp")
 
 
 def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],

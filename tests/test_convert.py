@@ -13,7 +13,8 @@ from helpers.snn.convert import code_input_scale, convert
 from helpers.snn.energy import ann_macs, energy, energy_table, layer_macs
 from helpers.snn.graph import UnsupportedLayerError, fold_batchnorm, model_graph
 from helpers.snn.rate import rate_simulate
-from helpers.snn.simulate import EventSimulator, agreement, max_batch, simulate
+from helpers.snn.simulate import (EventSimulator, agreement, disagreements, max_batch,
+                                 simulate)
 
 L = tf.keras.layers
 
@@ -350,3 +351,49 @@ def test_compiled_simulator_reused_across_chunks_and_batch_cap():
     widest = max(i.n_neurons for i in net.layers)
     assert max_batch(net, budget_bytes=2 * 4 * 4 * 2 * widest * 3) == 3
     assert max_batch(net, budget_bytes=1.0) == 1
+
+
+def test_disagreements_name_margin_logit_shift_and_first_layer():
+    """Hand-made results: image 1 flips its class; its first differing layer is 'b'."""
+    eq = {"logits": np.array([[2.0, 0.0], [1.0, 0.9], [0.0, 3.0]]),
+          "spikes": np.array([[3, 1], [2, 5], [0, 0]])}
+    sim = {"logits": np.array([[2.0, 0.1], [0.8, 0.95], [0.0, 3.0]]),
+           "spikes": np.array([[3, 1], [2, 6], [0, 0]]), "layer_names": ["a", "b"]}
+    d = disagreements(sim, eq)
+    assert len(d) == 1 and d[0]["image"] == 1 and d[0]["first_layer_count_diff"] == "b"
+    assert d[0]["equivalent_top2_margin"] == pytest.approx(0.1)
+    assert d[0]["max_abs_logit_diff"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("improved", [False, True])
+def test_jra_layers_hand_net_and_simulator_with_synaptic_gain(improved):
+    """JRA floating-point neurons in the hand-built net (code alpha 8/9 times the layer scale
+    9 of scale='max': the layer's alpha is 8): logits are the sum of the NumPy reference's
+    outputs; the simulator (exponent spikes set the synapses' gain) gives the same spikes
+    and logits."""
+    from helpers.fs.jra import jra_code, jra_numpy
+
+    m, x = _hand_dense_net(), _HAND_X
+    code = jra_code(2, 2, 8.0 / 9.0, improved).with_meta(input_scale=1.0)
+    net = convert(m, code, x, scale="max")
+    assert net.layers[0].code.alpha == pytest.approx(8.0) and net.K == 4
+    pre = np.array([[4.0, 2.0], [2.0, 5.0], [9.0, -2.0]], np.float32)
+    out, spikes = jra_numpy(pre, jra_code(2, 2, 8.0, improved))
+    r = net.run(x)
+    np.testing.assert_array_equal(r["spikes"][:, 0], spikes.sum(1))
+    np.testing.assert_allclose(r["logits"][:, 0], out.sum(1), rtol=1e-6)
+    sim = simulate(net, x, raster_image=0, progress=False)
+    np.testing.assert_array_equal(sim["spikes"], r["spikes"])
+    np.testing.assert_allclose(sim["logits"], r["logits"], rtol=1e-6)
+    assert sim["raster"]["act"].shape == (4, 2) and sim["raster"]["act"].sum() == spikes[0].sum()
+
+
+def test_jra_code_simulated_on_a_random_network():
+    from helpers.fs.jra import jra_code
+
+    m = _random_net(4)
+    x = _images(16, (12, 12, 3), 4)
+    net = convert(m, jra_code(3, 2, 1.0, True), x)
+    a = agreement(net, x, progress=False)
+    assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
+    assert a["latency_timesteps"] == (max(i.stage for i in net.layers) + 1) * 5

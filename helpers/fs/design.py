@@ -67,10 +67,15 @@ def relu_candidates(calib: np.ndarray, K_list: Iterable[int], *, extra_K: int = 
     return out
 
 
+#: What :func:`evaluate_per_layer` reports per code and layer (network: neuron-weighted means).
+_MEASURES = ("mse", "mae", "mean_spikes", "spike_bound")
+
+
 def evaluate_per_layer(candidates: list[FSCode], layers: dict[str, np.ndarray],
                        scales: dict[str, float], sizes: dict[str, int] | None = None,
                        activation: str = "relu", progress: bool = True) -> pd.DataFrame:
-    """MSE (normalised units) and mean spikes of every candidate on every layer's samples.
+    """MSE (normalised units), mean spikes and the spike bound
+    (:func:`helpers.fs.measure.spike_bound`) of every candidate on every layer's samples.
 
     ``layers``: raw samples per layer; ``scales``: α per layer (use 1.0 for non-normalised
     codes such as SiLU/sigmoid); ``sizes``: neurons per layer, for the network average.
@@ -82,13 +87,12 @@ def evaluate_per_layer(candidates: list[FSCode], layers: dict[str, np.ndarray],
         for name, s in layers.items():
             m = measure.evaluate(c, np.asarray(s) / scales[name], target=activation)
             rows.append({"code": c.name, "family": _family(c), "K": c.K, "layer": name,
-                         "mse": m["mse"], "mae": m["mae"], "mean_spikes": m["mean_spikes"]})
+                         **{k: m[k] for k in _MEASURES}})
     df = pd.DataFrame(rows)
     w = pd.Series(sizes or {k: 1 for k in layers}, dtype=float)
     df["weight"] = df["layer"].map(w / w.sum())
-    net = (df.assign(mse=df.mse * df.weight, mae=df.mae * df.weight,
-                     mean_spikes=df.mean_spikes * df.weight)
-             .groupby(["code", "family", "K"], as_index=False)[["mse", "mae", "mean_spikes"]].sum())
+    net = (df.assign(**{k: df[k] * df.weight for k in _MEASURES})
+             .groupby(["code", "family", "K"], as_index=False)[list(_MEASURES)].sum())
     net["layer"] = "network"
     return pd.concat([df.drop(columns="weight"), net], ignore_index=True)
 

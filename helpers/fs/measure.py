@@ -8,7 +8,10 @@ from typing import Callable
 
 import numpy as np
 
+from math import comb
+
 from helpers.fs import activations
+from helpers.fs.jra import JRACode, jra_numpy
 from helpers.fs.neuron import FSCode, fs_numpy, fs_spike_trains
 
 
@@ -35,23 +38,46 @@ def refit_d(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
                   {**code.meta, "d_refit": "weighted least squares"})
 
 
+def code_outputs(code: FSCode, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(output, spikes)`` of any code's neurons for inputs ``x`` (FS or JRA floating point)."""
+    return jra_numpy(x, code) if isinstance(code, JRACode) else fs_numpy(x, code)
+
+
+def spike_bound(out: np.ndarray, K: int, weights: np.ndarray | None = None) -> float:
+    """The fewest expected spikes per input any ``K``-step code could spend to send the
+    output levels in ``out`` with their (``weights``-weighted) frequencies: the most frequent
+    level gets the pattern with no spike, the next ``K`` levels the one-spike patterns, the
+    next ``C(K, 2)`` the two-spike ones, ... (the Huffman-like ideal; no fixed FS schedule is
+    assumed to realise it)."""
+    _, inverse = np.unique(np.asarray(out).ravel(), return_inverse=True)
+    w = np.ones(inverse.size) if weights is None else np.asarray(weights, float).ravel()
+    freq = np.sort(np.bincount(inverse, weights=w))[::-1] / w.sum()
+    if len(freq) > 2 ** K:
+        raise ValueError(f"{len(freq)} output levels cannot be sent with {K} binary steps "
+                         f"(at most {2 ** K} patterns)")
+    spikes = np.repeat(np.arange(K + 1), [comb(K, i) for i in range(K + 1)])[:len(freq)]
+    return float(freq @ spikes)
+
+
 def evaluate(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
              target: Callable[[np.ndarray], np.ndarray] | str | None = None) -> dict[str, float]:
     """Error and spikes of ``code`` on inputs ``x`` (``(N,)``), optionally density-weighted.
 
     Returns ``mse``, ``mae`` (weighted means), ``max_abs_err`` (over ``x`` with weight > 0),
-    ``mean_spikes`` (weighted mean spikes per input) and ``n``.
+    ``mean_spikes`` (weighted mean spikes per input), ``spike_bound`` (:func:`spike_bound` of
+    the code's output levels) and ``n``.
     """
     if target is None or isinstance(target, str):
         target = activations.get(target or code.activation)
     x = np.asarray(x, dtype=np.float64).ravel()
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     w = w / w.sum()
-    out, spikes = fs_numpy(x, code)
+    out, spikes = code_outputs(code, x)
     err = out.astype(np.float64) - target(x)
     return {"mse": float(np.sum(w * err ** 2)), "mae": float(np.sum(w * np.abs(err))),
             "max_abs_err": float(np.max(np.abs(err[w > 0]))),
-            "mean_spikes": float(np.sum(w * spikes)), "n": int(x.size)}
+            "mean_spikes": float(np.sum(w * spikes)), "spike_bound": spike_bound(out, code.K, w),
+            "n": int(x.size)}
 
 
 def representable_outputs(code: FSCode, x_range: tuple[float, float] | None = None,

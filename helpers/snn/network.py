@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.ann.metrics import topk_hits
+from helpers.fs.jra import JRACode, jra_tf_forward
 from helpers.fs.neuron import FSCode, fs_tf_forward
 from helpers.snn.graph import GraphNode
 
@@ -46,10 +47,15 @@ class FSActivation(tf.keras.layers.Layer):
         self.h, self.T, self.d = (tf.constant(a.astype(np.float32)) for a in (code.h, code.T, code.d))
         self.fanout = None if fanout is None else tf.constant(fanout.astype(np.float32))
 
+    def _forward(self, x):
+        if isinstance(self.code, JRACode):       # exponent steps, then the mantissa neuron
+            return jra_tf_forward(x, self.code)
+        return fs_tf_forward(x, self.h, self.T, self.d)
+
     def call(self, x):
-        out, z = fs_tf_forward(x, self.h, self.T, self.d)
+        out, z = self._forward(x)
         if self.signed:
-            out_n, z_n = fs_tf_forward(-x, self.h, self.T, self.d)
+            out_n, z_n = self._forward(-x)
             out, z = out - out_n, z + z_n
         axes = list(range(1, len(x.shape)))
         spikes = tf.reduce_sum(z, axis=axes)

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from helpers.fs.jra import JRACode
 from helpers.snn.graph import GraphNode, output_name
 from helpers.snn.network import FSNetwork, _Builder, build_model, linear_clone
 
@@ -115,6 +116,64 @@ def _window_fn(model: tf.keras.Model, code: tuple[np.ndarray, ...], signed: bool
     return run
 
 
+def _jra_window_fn(model: tf.keras.Model, code: JRACode):
+    """:func:`_window_fn` for a layer of JRA floating-point neurons (:mod:`helpers.fs.jra`).
+
+    Neuron: its membrane saturates at alpha; during the ``elim`` exponent steps it tests
+    ``v >= alpha 2^(c - e_max)`` for a candidate exponent ``c`` (a binary search, MSB first;
+    adaptive threshold) and spikes on the bits of e (seed code) or e' (improved); then it runs
+    the mantissa steps with thresholds ``T_i g`` scaled by its gain ``g = 2^-e``. Synapse: the
+    exponent spikes carry no current; they set a gain state per presynaptic neuron (the
+    exponent decoded from the received bits), which scales every later mantissa spike's
+    weight ``d_i`` (improved: the state also delivers the implicit leading ``alpha g``)."""
+    f32, elim, e_max = np.float32, code.elim, 2 ** code.elim - 1
+    a = f32(code.alpha)
+    thresholds = tf.constant(a * np.exp2(np.arange(e_max + 1) - e_max).astype(f32))
+    gains = tf.constant(np.exp2(-np.arange(e_max + 1)).astype(f32))
+    T = code.T.astype(f32)
+
+    def gain(e):
+        return tf.gather(gains, tf.minimum(e, e_max - 1) if code.improved else e)
+
+    @tf.function(reduce_retracing=True)
+    def run(start, accs, r):
+        B = tf.shape(start)[0]
+        v = tf.minimum(start, a)
+        ep = tf.zeros_like(v, tf.int32)            # the neuron's exponent search
+        received = tf.zeros_like(v, tf.int32)      # what the synapses decoded from spikes
+        counts, raster, frames = tf.zeros([B]), [], []
+        for k in range(elim):
+            c = ep + 2 ** (elim - 1 - k)
+            ok = v >= tf.gather(thresholds, c)
+            ep = tf.where(ok, c, ep)
+            z = ok if code.improved else ~ok
+            received += tf.cast(z, tf.int32) * 2 ** (elim - 1 - k)
+            counts += tf.reduce_sum(tf.reshape(tf.cast(z, tf.float32), [B, -1]), 1)
+            raster.append(tf.reshape(z[r], [-1]))
+        e_syn = received if not code.improved else e_max - received
+        g, g_syn = gain(e_max - ep), gain(e_syn)
+        if code.improved:                          # the implicit leading one
+            v = tf.where(ep >= 1, v - a * g, v)
+            frames.append(tf.where(received >= 1, a * g_syn, 0.0))
+        for t in T:
+            z = tf.cast(v >= t * g, tf.float32)
+            v = v - (t * g) * z
+            frames.append((t * g_syn) * z)
+            counts += tf.reduce_sum(tf.reshape(z, [B, -1]), 1)
+            raster.append(tf.reshape(z[r], [-1]) > 0)
+        incs = model(tf.concat(frames, 0))
+        S = len(frames)
+        new = []
+        for acc, o in zip(accs, incs if isinstance(incs, (list, tuple)) else [incs]):
+            o = tf.reshape(o, tf.concat([[S, B], tf.shape(o)[1:]], 0))
+            for t in range(S):
+                acc = acc + o[t]
+            new.append(acc)
+        return new, counts, tf.stack(raster)
+
+    return run
+
+
 def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, windows: list, spike_shapes: list[tuple],
                     r: int | None, raster: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb``; if ``r``
@@ -166,6 +225,12 @@ class EventSimulator:
         self.windows = []
         for info, name, shape in zip(net.layers, names, shapes):
             model, targets = source_model(net, name, shape)
+            if isinstance(info.code, JRACode):
+                if info.signed:
+                    raise NotImplementedError("JRA floating-point codes are for ReLU layers; "
+                                              "signed (input, bottleneck) neurons need FS codes")
+                self.windows.append((_jra_window_fn(model, info.code), targets))
+                continue
             code = (info.code.h, info.code.T, info.code.d)
             self.windows.append((_window_fn(model, code, info.signed), targets))
 
@@ -206,18 +271,42 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
     return EventSimulator(net)(x, batch_size, raster_image, progress)
 
 
+def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
+                  ) -> list[dict[str, Any]]:
+    """The images where the simulator and the FS-equivalent model predict different classes
+    (at most ``max_items``), each with what explains it: the equivalent model's margin between
+    its top two logits, the largest logit difference between the two, and the first layer
+    whose spike count differs (a neuron within float32 rounding of a threshold there flips
+    one spike; the flip moves later inputs by that spike's weight)."""
+    out = []
+    for i in np.flatnonzero(sim["logits"].argmax(1) != eq["logits"].argmax(1))[:max_items]:
+        top2 = np.sort(eq["logits"][i])[-2:]
+        diff = np.flatnonzero(sim["spikes"][i] != eq["spikes"][i])
+        out.append({"image": int(i), "equivalent_top2_margin": float(top2[1] - top2[0]),
+                    "max_abs_logit_diff": float(np.abs(sim["logits"][i] - eq["logits"][i]).max()),
+                    "first_layer_count_diff": sim["layer_names"][diff[0]] if len(diff) else None})
+    return out
+
+
 def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
-              batch_size: int = 250, progress: bool = True) -> dict[str, Any]:
-    """Compare the event-level simulation with the FS-equivalent model on images ``x``."""
-    sim = simulate(net, x, batch_size, progress=progress)
+              batch_size: int = 250, progress: bool = True,
+              simulator: EventSimulator | None = None) -> dict[str, Any]:
+    """Compare the event-level simulation with the FS-equivalent model on images ``x``:
+    same predictions, logits, spike counts (in total, per image and layer, per image) and
+    the disagreements (:func:`disagreements`)."""
+    sim = (simulator or EventSimulator(net))(x, batch_size, progress=progress)
     eq = net.run(x, batch_size)
     p_sim, p_eq = sim["logits"].argmax(1), eq["logits"].argmax(1)
+    equal = sim["spikes"] == eq["spikes"]
     res = {"n_images": int(len(x)),
            "same_prediction": float(np.mean(p_sim == p_eq)),
            "max_abs_logit_diff": float(np.max(np.abs(sim["logits"] - eq["logits"]))),
            "max_abs_logit": float(np.max(np.abs(eq["logits"]))),
            "spike_count_rel_diff": float(np.abs(sim["spikes"].sum() - eq["spikes"].sum())
                                          / max(1.0, eq["spikes"].sum())),
+           "layer_counts_equal": float(equal.mean()),
+           "images_all_counts_equal": float(equal.all(1).mean()),
+           "disagreements": disagreements(sim, eq),
            "latency_timesteps": sim["latency_timesteps"]}
     if y is not None:
         res["accuracy_simulated"] = float(np.mean(p_sim == np.asarray(y)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from helpers.ann.metrics import accuracy
@@ -15,7 +16,7 @@ from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.results import read_json
-from helpers.selection import best_code, best_finetuned, chosen_per_K
+from helpers.selection import best_code, chosen_per_K
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
@@ -161,19 +162,32 @@ def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, An
 
 
 def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
-              progress: bool = True) -> list[dict[str, Any]]:
+                  n_verify: int = 0, progress: bool = True) -> list[dict[str, Any]]:
     """Test-set rows of what was chosen on the validation rows (:func:`chosen_per_K`): per
-    network, input mode and K the best designed code and the reference codes."""
+    network, input mode and K the best designed code and the reference codes. With
+    ``n_verify``, each is also simulated event by event on the first ``n_verify`` test
+    images (:func:`verified`)."""
     out = []
     for v in tqdm(chosen_per_K(val_rows), desc="test set", disable=not progress):
         x, y, _ = loaded.images(v["model"], "test")
         ann_acc = loaded.reference_accuracy(v["model"], "test")
-        row = net_row(nets[(v["model"], v["code"], v["input_mode"])], x, y,
-                      model_name=v["model"], precision=precision, ann_accuracy=ann_acc,
-                      split="test")
-        out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"]})
-        nets[(v["model"], v["code"], v["input_mode"])].release()
+        net = nets[(v["model"], v["code"], v["input_mode"])]
+        row = net_row(net, x, y, model_name=v["model"], precision=precision,
+                      ann_accuracy=ann_acc, split="test")
+        out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"],
+                    **(verified(net, x[:n_verify], y[:n_verify]) if n_verify else {})})
+        net.release()
     return out
+
+
+def verified(net, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """A test row's event-level check on images ``(x, y)``: ``event_level_n``,
+    ``event_level_agreement`` (fraction of images where the simulator predicts the class the
+    FS-equivalent model predicts) and the full comparison as ``event_level``
+    (:func:`helpers.snn.simulate.agreement`)."""
+    a = agreement(net, x, y, progress=False)
+    return {"event_level_n": a["n_images"], "event_level_agreement": a["same_prediction"],
+            "event_level": a}
 
 
 def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs, n_rate: int,
@@ -199,55 +213,21 @@ def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs,
     return rows
 
 
-def headline_picks(val_rows: list[dict], relu: str | None, verify_K: int | None,
-                   max_spikes: float | None) -> list[dict]:
-    """The validation rows of the networks whose test rows are verified spike by spike: the
-    ReLU network's headline code (:func:`helpers.selection.best_code`) and the fine-tuned
-    network at ``verify_K`` with the best accuracy within ``max_spikes``
-    (:func:`helpers.selection.best_finetuned`)."""
-    picks = [best_code([r for r in val_rows if r["model"] == relu
-                        and r["input_mode"] == "analog" and not r.get("finetuned")])]
-    ft = [r for r in val_rows if r.get("finetuned") and r["K"] == verify_K]
-    picks.append(best_finetuned(ft, max_spikes, accuracy="snn_accuracy",
-                                spikes="mean_spikes_per_neuron"))
-    return [p for p in picks if p is not None]
-
-
-def verify_test_rows(test_rows: list[dict], picks: list[dict], nets: dict, loaded: _Models,
-                     n: int) -> None:
-    """Run the event-level simulator on the first ``n`` test images of each picked network
-    and record in its test row ``event_level_n`` and ``event_level_agreement`` (the fraction
-    of images where it predicts the same class as the FS-equivalent model), plus the
-    simulator's full agreement dict as ``event_level``."""
-    for pick in picks:
-        key = (pick["model"], pick["code"], pick["input_mode"])
-        row = next(r for r in test_rows if (r["model"], r["code"], r["input_mode"]) == key)
-        x, y, _ = loaded.images(pick["model"], "test")
-        a = agreement(nets[key], x[:n], y[:n], progress=True)
-        row.update(event_level_n=a["n_images"], event_level_agreement=a["same_prediction"],
-                   event_level=a)
-
-
 def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
-                  n_verify: int = 0, verify_K: int | None = None,
-                  max_spikes: float | None = None) -> dict[str, Any]:
+                  n_verify: int = 0) -> dict[str, Any]:
     """Notebook 06's computation: every FS conversion (post-hoc codes and the fine-tuned
     networks of ``finetuned``) on the validation images, the chosen ones on the test images,
     the rate-coded baseline, and the per-layer energy table of the headline code
     (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
-    the test set). With ``n_verify``, the test rows of the headline code and of the
-    fine-tuned network at ``verify_K`` (:func:`headline_picks`) are checked event by event on
-    that many test images. Returns cifar10.json's dict (without its provenance)."""
+    the test set). With ``n_verify``, every test row is checked event by event on that many
+    test images (:func:`verified`). Returns cifar10.json's dict (without its provenance)."""
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
         max_codes=max_codes, finetuned=finetuned)
-    test = score_on_test(val, nets, loaded, precision=precision)
-    if n_verify:
-        verify_test_rows(test, headline_picks(val, models.get("relu"), verify_K, max_spikes),
-                         nets, loaded, n_verify)
+    test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify)
     relu = models.get("relu")
     rate = []
     if relu and (key := next((k for k in nets if k[0] == relu), None)):
