@@ -13,7 +13,7 @@ from typing import Any
 
 #: Families that are baselines, not designed codes (the mlGeNN binary code and its
 #: max-normalised variant; the seed project's floating-point code).
-BASELINE_FAMILIES = ("binary", "binary_max", "jra_fp")
+BASELINE_FAMILIES = ("binary", "binary_max", "jra_fp", "jra_fp_improved")
 
 
 def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
@@ -41,7 +41,7 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
 
 
 #: Families scored on the test set as fixed references, whatever the validation rows say.
-REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published", "jra_fp")
+REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published", "jra_fp", "jra_fp_improved")
 
 
 def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],

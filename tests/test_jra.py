@@ -73,7 +73,8 @@ def test_network_code_equals_the_seed_reference_and_tensorflow():
     np.testing.assert_array_equal(n, ref["spikes"])
     for improved in (False, True):
         code = jra_code(3, 2, 1.0, improved).scaled(2.75)
-        assert code.alpha == 2.75 and code.K == 5 and code.meta["family"] == "jra_fp"
+        assert code.alpha == 2.75 and code.K == 5 and code.meta["family"] == (
+            "jra_fp_improved" if improved else "jra_fp")
         o_np, n_np = jra_numpy(x, code)
         o_tf, n_tf = jra_tf_forward(x, code)
         np.testing.assert_array_equal(o_np, o_tf.numpy())

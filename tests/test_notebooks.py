@@ -146,7 +146,32 @@ def check_03(root: Path, p: dict) -> None:
             assert _json(root / "data" / "codes" / f"{act}_density_K{K}.json")["K"] == K
         uniform = {r["code"] for r in res["smooth_rows"] if r["activation"] == act}
         assert any(c.startswith(f"fitted_{act}_K") for c in uniform), "02's fits not read"
-    _figures(root, "03_preactivations", "03_pareto_relu", "03_relu_per_layer", "03_smooth_codes")
+    _figures(root, "03_preactivations", "03_pareto_relu", "03_relu_per_layer", "03_smooth_codes",
+             "03_spike_bound")
+    check_spike_bound(root, p, layers, {f.stem for f in relu_codes})
+
+
+def check_spike_bound(root: Path, p: dict, layers: set, designed: set) -> None:
+    """spike_bound.json: the JRA code (both variants) and the spike bound per layer and
+    network beside the binary and designed codes; no code spends fewer spikes than its bound;
+    the seed project's numbers reproduced to 0.01."""
+    res = _json(root / "data" / "results" / "spike_bound.json")
+    rows = res["rows"]
+    codes = {r["code"] for r in rows}
+    for K, e in p["jra_specs"]:
+        assert {f"jra_fp_K{K}_E{e}", f"jra_fp_implicit_K{K}_E{e}"} <= codes
+    assert {f"binary_p_K{K}" for K in p["bound_binary_K"]} | designed <= codes
+    fams = {r["family"] for r in rows}
+    assert {"jra_fp", "jra_fp_improved", "spike_bound"} <= fams
+    for r in rows:
+        assert r["layer"] in layers | {"network"}
+        assert r["spike_bound"] <= r["mean_spikes"] + 1e-9, r["code"]
+    for g in res["bound_gaps"]:
+        assert g["mean_spikes"] >= g["bound_at_error"] - 1e-9
+    rep = res["jra_reproduction"]["notebook"]
+    assert abs(rep["fs_K8_alpha10"] - 19.53) < 0.01 and abs(rep["fp_K4_elim4_alpha10"] - 22.40) < 0.01
+    for case in res["jra_reproduction"]["poster_cases"]:
+        assert round(case["percent_difference"]) == case["published"]
 
 
 def check_04(root: Path, p: dict) -> None:

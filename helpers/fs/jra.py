@@ -93,8 +93,8 @@ def percent_difference(fs_error: float, fp_error: float) -> float:
 class JRACode(FSCode):
     """The JRA floating-point code as a code of FS layers: ``h = T = d`` are the mantissa
     thresholds for gain 1 (``alpha 2^-i``, i = 0..K-1; improved: i = 1..K), ``K`` is the
-    window length ``elim`` + mantissa steps, ``meta`` holds ``family`` "jra_fp", ``elim``,
-    ``alpha`` and ``improved``."""
+    window length ``elim`` + mantissa steps, ``meta`` holds ``family`` ("jra_fp"; improved:
+    "jra_fp_improved"), ``elim``, ``alpha`` and ``improved``."""
 
     @property
     def K(self) -> int:
@@ -137,7 +137,7 @@ def jra_code(K: int, elim: int, alpha: float = 1.0, improved: bool = False) -> J
     t = alpha * 2.0 ** -i
     name = f"jra_fp{'_implicit' if improved else ''}_K{K}_E{elim}"
     return JRACode(name, "relu", t, t, t, (0.0, float(alpha)),
-                   {"family": "jra_fp", "elim": elim, "alpha": float(alpha),
+                   {"family": "jra_fp_improved" if improved else "jra_fp", "elim": elim, "alpha": float(alpha),
                     "improved": improved, "input_scale": float(alpha)})
 
 
@@ -199,3 +199,30 @@ def jra_tf_forward(x, code: JRACode):
         out = out + t * z
         spikes += z
     return implicit + g * out, spikes
+
+
+#: The seed project's poster cases: (input upper end, alpha, FP K, FP elim, its percent
+#: difference (FS K = 8 error - FP error) / mean of the two).
+POSTER_CASES = ((100, 100, 4, 4, -166), (100, 100, 6, 2, -93), (1000, 1000, 6, 2, -93),
+                (1, 100, 4, 4, 155))
+
+
+def jra_reproduction(n: int = 1000) -> dict[str, object]:
+    """The seed notebook's comparison (summed absolute error on ``n`` evenly spaced inputs in
+    [0, 1]: FS K = 8, alpha = 10 -> 19.53; floating point K = 4, elim = 4, alpha = 10 ->
+    22.40) and its poster's four cases, recomputed, beside the published values."""
+    x = np.linspace(0, 1, n)
+    cases = []
+    for hi, alpha, K, elim, published in POSTER_CASES:
+        xs = np.linspace(0, hi, n)
+        fs_err = float(np.abs(jra_fs_reference(xs, 8, alpha) - xs).sum())
+        fp_err = float(np.abs(jra_fp(xs, K, elim, alpha)["value"] - xs).sum())
+        cases.append({"inputs": [0, hi], "alpha": alpha, "fp_K": K, "fp_elim": elim,
+                      "fs_error": fs_err, "fp_error": fp_err,
+                      "percent_difference": percent_difference(fs_err, fp_err),
+                      "published": published})
+    return {"notebook": {"fs_K8_alpha10": float(np.abs(jra_fs_reference(x, 8, 10.0) - x).sum()),
+                         "fp_K4_elim4_alpha10": float(np.abs(jra_fp(x, 4, 4, 10.0)["value"]
+                                                             - x).sum()),
+                         "published": {"fs_K8_alpha10": 19.53, "fp_K4_elim4_alpha10": 22.40}},
+            "poster_cases": cases}

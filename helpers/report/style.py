@@ -35,15 +35,17 @@ class Family:
 
 
 _FAMILY_ORDER = ("binary", "rounded", "fibonacci", "float_like", "distribution_aware", "fitted",
-                 "sm_published", "binary_max")
+                 "sm_published", "binary_max", "jra_fp", "jra_fp_improved")
 _FAMILY_LABELS = ("binary (mlGeNN code)", "binary, round-to-nearest", "Fibonacci (φ radix)",
                   "float-like (radix > 2)", "distribution-aware", "fitted (ours)",
-                  "Stöckl & Maass", "binary, α = max (DataNorm)")
+                  "Stöckl & Maass", "binary, α = max (DataNorm)",
+                  "floating point (JRA student project)", "floating point, improved (ours)")
 #: The one table of code families (the ``family`` column of results rows) for all figures.
 FAMILIES: dict[str, Family] = {
     **{fam: Family(label, color) for fam, label, color in
        zip(_FAMILY_ORDER, _FAMILY_LABELS, sns.color_palette(PALETTE, len(_FAMILY_ORDER)))},
     "rate": Family("rate coding", "grey"),
+    "spike_bound": Family("spike bound (Huffman-like ideal)", "black"),
 }
 FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
 FAMILY_LABELS = {fam: f.label for fam, f in FAMILIES.items()}
@@ -69,6 +71,8 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),
+    (r"jra_fp_K(?P<m>\d+)_E(?P<e>\d+)", "JRA floating point, {e} exponent + {m} mantissa steps"),
+    (r"jra_fp_implicit_K(?P<m>\d+)_E(?P<e>\d+)", "floating point, improved, {e} exponent + {m} mantissa steps"),
 )
 _RATE = re.compile(r"rate_(?P<norm>max|percentile)_(?P<input>constant|poisson)")
 _RATE_WORDS = {"max": "max-norm", "percentile": "percentile-norm", "constant": "constant input",

@@ -14,6 +14,7 @@ from helpers.ann.metrics import accuracy
 from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
+from helpers.fs.jra import jra_code
 from helpers.fs.neuron import FSCode
 from helpers.results import read_json
 from helpers.selection import best_code, chosen_per_K
@@ -52,14 +53,15 @@ RELU_REQUIRED = "models must name the ReLU network, e.g. {'relu': 'resnet20_relu
 
 def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_list=(8,),
                     input_modes=("analog", "fs"), fs_input_K=None,
-                    max_codes: int | None = None, finetuned: list[str] = ()
-                    ) -> list[tuple[str, str, FSCode | None, str]]:
+                    max_codes: int | None = None, finetuned: list[str] = (),
+                    jra_specs=()) -> list[tuple[str, str, FSCode | None, str]]:
     """``(activation, model name, code, input mode)`` for every saved code of every model in
     ``models`` (:func:`helpers.fs.codes.saved_codes_for`; ReLU also the binary code at each K
     in ``binary_K_list``). ReLU networks get each input mode (the FS-encoded input only for K
     in ``fs_input_K``, if given), SiLU/sigmoid ones the analog first layer. Each fine-tuned
     network in ``finetuned`` adds one job with code None (its card holds its codes) and the
-    analog first layer it was trained with."""
+    analog first layer it was trained with. ReLU networks also get the JRA floating-point
+    code, both variants, for each ``(mantissa K, elim)`` in ``jra_specs`` (analog input)."""
     jobs = [(load_card(models_dir, name)["activation"], name, None, "analog")
             for name in finetuned]
     for act, name in models.items():
@@ -75,6 +77,9 @@ def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_l
             if fs_input_K is not None and code.K not in fs_input_K:
                 modes = [m for m in modes if m != "fs"]
             jobs += [(act, name, code, mode) for mode in modes]
+        if act == "relu":
+            jobs += [(act, name, jra_code(K, e, 1.0, imp), "analog")
+                     for K, e in jra_specs for imp in (False, True)]
     return jobs
 
 
@@ -216,9 +221,10 @@ def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs,
 def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
-                  n_verify: int = 0) -> dict[str, Any]:
-    """Notebook 06's computation: every FS conversion (post-hoc codes and the fine-tuned
-    networks of ``finetuned``) on the validation images, the chosen ones on the test images,
+                  n_verify: int = 0, jra_specs=()) -> dict[str, Any]:
+    """Notebook 06's computation: every FS conversion (post-hoc codes, the JRA floating-point
+    codes of ``jra_specs`` and the fine-tuned networks of ``finetuned``) on the validation
+    images, the chosen ones on the test images,
     the rate-coded baseline, and the per-layer energy table of the headline code
     (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
     the test set). With ``n_verify``, every test row is checked event by event on that many
@@ -226,7 +232,7 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
-        max_codes=max_codes, finetuned=finetuned)
+        max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs)
     test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify)
     relu = models.get("relu")
     rate = []
