@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from helpers.ann.metrics import accuracy
@@ -23,7 +22,7 @@ from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement, raster_summary, simulate
 from helpers.studies.finetune import finetuned_network
-from helpers.studies.rows import net_row, snn_energy
+from helpers.studies.rows import net_row, snn_energy, verified
 
 
 def study_inputs(models: dict[str, str], inputs, finetuned: list[str] = ()) -> list:
@@ -183,16 +182,6 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
                     **(verified(net, x[:n_verify], y[:n_verify]) if n_verify else {})})
         net.release()
     return out
-
-
-def verified(net, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """A test row's event-level check on images ``(x, y)``: ``event_level_n``,
-    ``event_level_agreement`` (fraction of images where the simulator predicts the class the
-    FS-equivalent model predicts) and the full comparison as ``event_level``
-    (:func:`helpers.snn.simulate.agreement`)."""
-    a = agreement(net, x, y, progress=False)
-    return {"event_level_n": a["n_images"], "event_level_agreement": a["same_prediction"],
-            "event_level": a}
 
 
 def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs, n_rate: int,

@@ -13,6 +13,7 @@ from helpers.fs.neuron import FSCode
 from helpers.snn.convert import convert
 from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.network import FSNetwork
+from helpers.snn.simulate import agreement
 
 
 def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
@@ -61,3 +62,13 @@ def snn_energy(net: FSNetwork, synops_per_layer: dict[str, float], precision: st
     its synaptic operations per layer, analog MACs and every FS neuron's K steps."""
     steps = {info.name: info.n_neurons * info.code.K for info in net.layers}
     return energy_table(ann_macs(net.ann), synops_per_layer, net.analog_macs, precision, steps)
+
+
+def verified(net, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """A test row's event-level check on images ``(x, y)``: ``event_level_n``,
+    ``event_level_agreement`` (fraction of images where the simulator predicts the class the
+    FS-equivalent model predicts) and the full comparison as ``event_level``
+    (:func:`helpers.snn.simulate.agreement`)."""
+    a = agreement(net, x, y, progress=False)
+    return {"event_level_n": a["n_images"], "event_level_agreement": a["same_prediction"],
+            "event_level": a}
