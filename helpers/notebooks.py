@@ -6,7 +6,8 @@
   (``ci/quick.yaml``, ``ci/full.yaml``) and vice versa, and every parameter a profile passes
   must be defined in the notebook's parameters cell (papermill would inject it unused);
 * :func:`run_notebook` / :func:`run_profile` -- execute with papermill from ``notebooks/``,
-  writing executed copies to ``build/executed/<profile>/``.
+  writing executed copies to ``build/executed/<profile>/``; the full profile also publishes
+  a reader's copy of each to ``notebooks/executed/`` (:func:`publish_executed`).
 
 Command line: ``python -m helpers.notebooks check`` and
 ``python -m helpers.notebooks run --profile full [--force] [--only 01 02]``.
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -141,6 +144,75 @@ def run_notebook(path: str | Path, parameters: dict[str, Any], out_dir: Path,
     return out
 
 
+#: Where the reader's copies of the full profile's executed notebooks go (rendered on GitHub).
+PUBLISHED_DIR = NOTEBOOK_DIR / "executed"
+#: Output types a reader's copy keeps (widget views -- progress bars -- carry per-run state).
+_KEPT_DATA = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
+
+
+def _machine_paths(root: Path) -> list[tuple[str, str]]:
+    """(path, placeholder) pairs to hide in a reader's copy: the data folders given by
+    environment variable, then the output ``root``, longest first."""
+    pairs = [(os.environ[v], f"${v}") for v in ("CIFAR10_DIR", "IMAGENET_DIR")
+             if os.environ.get(v)]
+    pairs += [(str(root) + os.sep, ""), (str(root), ".")]
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+def _reader_text(text: str, paths: list[tuple[str, str]]) -> str:
+    for path, placeholder in paths:
+        text = text.replace(path, placeholder)
+    return re.sub(r"at 0x[0-9a-f]+", "at 0x…", text)      # object addresses in reprs
+
+
+def publish_executed(executed: Path, dest_dir: Path = PUBLISHED_DIR, root: Path = REPO_ROOT
+                     ) -> Path:
+    """A deterministic reader's copy of an executed notebook in ``dest_dir``: no papermill or
+    execution timestamps, execution counts 1, 2, ... in order (papermill's injected parameters
+    cell: none), no stderr streams (log noise,
+    progress bars) or widget views, machine paths replaced (the output ``root`` -> ".", data
+    folders -> ``$CIFAR10_DIR`` / ``$IMAGENET_DIR``); written atomically."""
+    from helpers.results import atomic_output
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata.pop("papermill", None)
+    paths, count = _machine_paths(root), 0
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.execution_count = None         # numbered like the source notebook's cells
+            continue
+        count += 1
+        cell.execution_count = count
+        outs = []
+        for o in cell.outputs:
+            if o.output_type == "stream" and o.name == "stderr":
+                continue
+            if o.output_type == "stream":
+                o.text = _reader_text(o.text, paths)
+            elif "data" in o:
+                o.data = {k: (_reader_text(v, paths) if isinstance(v, str) and
+                              not k.startswith("image/png") else v)
+                          for k, v in o.data.items() if k in _KEPT_DATA}
+                o.metadata = {}
+                if "execution_count" in o:
+                    o.execution_count = count
+                if not o.data:
+                    continue
+            elif o.output_type == "error":
+                o.traceback = [_reader_text(t, paths) for t in o.traceback]
+            outs.append(o)
+        cell.outputs = outs
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    out = dest_dir / executed.name
+    with atomic_output(out) as tmp:
+        nbformat.write(nb, str(tmp))
+    return out
+
+
 def run_profile(profile: str, force: bool = False, only: list[str] | None = None,
                 log_output: bool = True) -> list[tuple[str, float]]:
     """Run every notebook of a profile in order; ``force`` passes ``reuse=False`` to all."""
@@ -159,7 +231,9 @@ def run_profile(profile: str, force: bool = False, only: list[str] | None = None
             p["reuse"] = False
         t0 = time.perf_counter()
         print(f"=== {nb.name} ({profile}) parameters={p}", flush=True)
-        run_notebook(nb, p, BUILD_DIR / "executed" / profile, log_output=log_output)
+        executed = run_notebook(nb, p, BUILD_DIR / "executed" / profile, log_output=log_output)
+        if profile == "full":
+            publish_executed(executed)
         timings.append((nb.name, time.perf_counter() - t0))
         print(f"=== {nb.name} done in {timings[-1][1]:.0f} s", flush=True)
     return timings
