@@ -14,6 +14,7 @@ from PIL import Image
 from helpers.fs import codes
 from helpers.fs.neuron import FSCode
 from helpers.report import poster
+from helpers.report.poster_page import make_poster
 from helpers.report.style import code_label, model_label, savefig
 from helpers.results import write_json
 
@@ -83,6 +84,23 @@ def root(tmp_path):
          "K": 8, "accuracy": 0.9, "agreement_with_reference": 0.994,
          "reference": "event-level simulator", "mean_spikes_per_neuron": 1.6,
          "ms_per_image": 1200.0, "n_test": 100}]})
+    bound = [{"code": c, "family": f, "K": K, "layer": "network", "mse": mse, "mean_spikes": s,
+              "spike_bound": b}
+             for c, f, K, mse, s, b in (("binary_p_K8", "binary", 8, 2e-5, 1.66, 1.35),
+                                        ("relu_distaware_lam0_K6", "distribution_aware", 6,
+                                         1.9e-5, 1.07, 0.86),
+                                        ("jra_fp_K4_E4", "jra_fp", 8, 9e-5, 3.94, 0.98),
+                                        ("jra_fp_implicit_K6_E2", "jra_fp_improved", 8, 2.2e-5,
+                                         1.65, 1.35))]
+    bound += [{**r, "family": "spike_bound", "code": "spike_bound_" + r["code"],
+               "mean_spikes": r["spike_bound"]} for r in bound]
+    write_json(rdir / "spike_bound.json", {"rows": bound, "reference": bound[0], "bound_gaps": [
+        {"family": "distribution_aware", "code": "relu_distaware_lam0_K6", "K": 6, "mse": 1.9e-5,
+         "mean_spikes": 1.07, "bound_at_error": 0.86}], "jra_reproduction": {}})
+    (tmp_path / "poster.yaml").write_text(
+        'title: "A test poster with a title long enough to wrap onto two lines of the banner"\n'
+        'subtitle: "sub"\nauthors: ["A. Author", "B. Author"]\naffiliation: "Somewhere"\n'
+        'references: ["Stöckl & Maass (2021), Nat. Mach. Intell. 3, 230."]\n')
     return tmp_path
 
 
@@ -97,8 +115,6 @@ def test_every_panel_draws_both_formats(root, tmp_path):
             assert im.info["dpi"] == pytest.approx((poster.PANEL_DPI, poster.PANEL_DPI), abs=0.01)
             # tight crop: within a few tenths of an inch of the drawn figure size
             assert im.width / poster.PANEL_DPI == pytest.approx(poster.PANELS[name][1][0], abs=2.5)
-    pdf = poster.make_poster(root, out, tmp_path / "poster.pdf")
-    assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
 def test_mlgenn_anchor_is_read_from_the_results_file(root):
@@ -145,7 +161,9 @@ def test_missing_results_are_skipped_with_a_message(root, tmp_path):
     h = poster.headline_numbers(root)
     assert h["cifar"] is None and h["imagenet"] is None
     assert h["files_missing"] == ["cifar10.json", "imagenet.json"]
-    poster.make_poster(root, tmp_path / "p", tmp_path / "poster.pdf")
+    text = " ".join(t for _, t in _pdf_text(make_poster(root, tmp_path / "poster.pdf",
+                                                        root / "poster.yaml")))
+    assert "n/a (run notebook 06)" in text and "n/a (run notebook 07)" in text
     empty = tmp_path / "empty"
     assert all(s.startswith("skipped") for s in poster.draw_panels(empty, tmp_path / "e").values())
     assert poster.headline_text(poster.headline_numbers(empty)) == [
@@ -273,10 +291,58 @@ def test_each_results_file_is_read_once_for_all_panels(root, tmp_path, monkeypat
     assert sorted(reads) == ["cifar10.json", "mlgenn.json"]
 
 
-def test_captions_fit_three_lines_under_their_panel():
-    for row in poster.LAYOUT:
-        for name in row:         # the wrap width make_poster uses, panels at 70 % of full width
-            assert len(textwrap.wrap(poster.PANELS[name][2], int(150 * 0.7 / len(row)))) <= 3
+def _pdf_text(path) -> list[tuple[float, str]]:
+    """(size in points at print size, text) of every text run on the PDF's one page."""
+    import math
+
+    from pypdf import PdfReader
+
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            scale = math.sqrt(abs(tm[0] * tm[3] - tm[1] * tm[2]) * abs(cm[0] * cm[3] - cm[1] * cm[2]))
+            runs.append((size * scale, text.strip()))
+
+    (page,) = PdfReader(path).pages
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def test_a0_poster_reads_back_with_print_sizes_and_no_identifiers(root, tmp_path):
+    from pypdf import PdfReader
+
+    pdf = make_poster(root, tmp_path / "poster.pdf", root / "poster.yaml")
+    box = PdfReader(pdf).pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx((841 / 25.4 * 72,
+                                                                    1189 / 25.4 * 72), abs=0.5)
+    runs = _pdf_text(pdf)
+    assert min(s for s, _ in runs) >= 24 - 1e-6            # axis labels, ticks, legends
+    title = " ".join(t for s, t in runs if s >= 90)
+    assert title == "A test poster with a title long enough to wrap onto two lines of the banner"
+    assert any(s >= 48 and "CIFAR-10: accuracy, spikes, timesteps" in t for s, t in runs)
+    from helpers.report.poster_story import story
+
+    paragraphs = " ".join(" ".join(s.paragraphs) for s in story(poster.Sources(root)).values())
+    body = [s for s, t in runs if len(t) > 20 and t in paragraphs]     # the sections' texts
+    assert len(body) > 20 and min(body) >= 28
+    text = " ".join(t for _, t in runs)
+    words = [w for w in text.split() if "github.com" not in w]
+    assert not [w for w in words if IDENTIFIER.search(w)], "code identifiers on the poster"
+    # headline numbers follow the results files (the fixture's numbers, display names)
+    assert "90.50 % (0.50 points below the ANN)" in text and "Fibonacci, K = 6" in text
+    assert "0.25 of the ANN's energy" in text and "75.00 % top-1" in text
+    assert pdf.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_poster_config_errors_name_the_fix(tmp_path):
+    from helpers.report.poster_page import PosterConfigError, load_config
+
+    with pytest.raises(PosterConfigError, match="not found"):
+        load_config(tmp_path / "none.yaml")
+    (tmp_path / "p.yaml").write_text('title: "t"\nauthors: []\n')
+    with pytest.raises(PosterConfigError, match=r"lacks \['subtitle', 'authors', 'affiliation'\]"):
+        load_config(tmp_path / "p.yaml")
 
 
 def test_finetuning_panel_draws_both_groups_and_their_pareto_fronts(root):

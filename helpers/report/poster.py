@@ -1,11 +1,11 @@
-"""Poster panels and the A0 poster draft, drawn only from committed files.
+"""Poster panels and headline numbers, drawn only from committed files.
 
 Every panel reads ``data/results/*.json``, ``data/codes/*.json`` or model cards -- never
 recomputes a result -- and is a function ``panel_<name>(src, fig)`` that draws into ``fig``
 or raises :class:`MissingResults` naming the file it lacks. :func:`draw_panels` writes each
 panel to ``figures/poster/<name>.{png,pdf}`` and reports which were skipped;
-:func:`make_poster` lays them out on one A0 portrait page with a title, captions and the
-headline numbers read from the results files (:func:`headline_numbers`).
+:func:`headline_numbers` reads the numbers the poster quotes. The A0 page itself is
+:mod:`helpers.report.poster_page`.
 
 Which images a number comes from: CIFAR-10 rows carry ``split`` -- "val" (every code, on
 validation images) or "test" (only what was chosen on the validation rows); a row without
@@ -24,7 +24,6 @@ provenance; :data:`DEFAULT_RELU_MODEL`. A results file without rows of it is an 
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_pdf import PdfPages
-from PIL import Image
 
 from helpers.fs.neuron import FSCode
 from helpers.report.panels import (
@@ -50,7 +47,7 @@ from helpers.report.panels import (
     plot_raster_summary,
 )
 from helpers.report.style import code_label, model_label, savefig, set_style
-from helpers.results import atomic_output, read_json
+from helpers.results import read_json
 from helpers.selection import best_code, chosen_test_row, split_of
 
 #: The ReLU network when neither the caller nor cifar10.json's provenance names one (the
@@ -156,8 +153,8 @@ def panel_fs_neuron(src: Sources, fig: plt.Figure) -> None:
     binary = src.code(f"binary_K{K}")
     designed = src.code(f"fitted_relu_K{K}")
     axes = fig.subplots(1, 2, sharey=True)
-    plot_fs_trace(binary, 6.3, axes[0], title=f"binary code (mlGeNN), K={binary.K}")
-    plot_fs_trace(designed, 6.3, axes[1], title=f"fitted code, K={designed.K}")
+    plot_fs_trace(binary, 6.3, axes[0], title=f"binary, K = {binary.K}")
+    plot_fs_trace(designed, 6.3, axes[1], title=f"fitted, K = {designed.K}")
 
 
 def panel_approximations(src: Sources, fig: plt.Figure) -> None:
@@ -185,6 +182,41 @@ def panel_code_design(src: Sources, fig: plt.Figure) -> None:
     ax.set_title("ReLU ResNet-20, real pre-activations: error vs spikes")
 
 
+#: Code families the poster's spike-bound panel draws (the rest are in notebook 03).
+BOUND_FAMILIES = ("binary", "distribution_aware", "fitted", "jra_fp", "jra_fp_improved",
+                  "spike_bound")
+
+
+def panel_spike_bound(src: Sources, fig: plt.Figure) -> None:
+    """Error vs spikes per neuron on the ReLU network's real pre-activations: Pareto fronts
+    of binary, designed and floating-point codes, and the spike bound (spike_bound.json)."""
+    sb = src.result("spike_bound")
+    rows = pd.DataFrame(sb["rows"])
+    net = rows[(rows.layer == "network") & rows.family.isin(BOUND_FAMILIES)]
+    ax = fig.subplots()
+    plot_pareto(net, ax, front_only=True, reference=sb["reference"])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
+    ax.set_title("all ReLU layers, validation images")
+
+
+def panel_smooth(src: Sources, fig: plt.Figure) -> None:
+    """SiLU and sigmoid: our fitted codes against Stöckl & Maass's (fitting.json's K)."""
+    fit = src.result("fitting")
+    main = {r["activation"]: r["K"] for r in fit["comparison"] if r["code"].startswith("ours")}
+    refs = {"silu": "sm_silu_K16", "sigmoid": "sm_sigmoid_K12"}
+    axes = fig.subplots(1, 2)
+    for ax, act in zip(axes, ("silu", "sigmoid")):
+        K = main.get(act)
+        if K is None:
+            raise MissingResults(f"fitting.json has no fitted {act} code (run notebook 02)")
+        sm, ours = src.code(refs[act]), src.code(f"fitted_{act}_K{K}")
+        plot_approximation([sm, ours], (-6, 6), ax)
+        for line, label in zip(ax.get_lines(), ("exact", "Stöckl & Maass", "fitted (ours)")):
+            line.set_label(label)
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_title(f"{'SiLU' if act == 'silu' else 'sigmoid'}: K = {ours.K} (S&M: {sm.K})")
+
+
 def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
     """CIFAR-10: SNN accuracy vs K per code family (every code: validation rows where there
     are any), ANN on the same images as reference line."""
@@ -208,8 +240,8 @@ def mlgenn_anchors(src: Sources) -> list[dict]:
         return []
     own = rows[rows.backend.str.endswith("mlGeNN FewSpike")]
     return [{"x": float(r.mean_spikes_per_neuron), "y": 100 * float(r.accuracy),
-             "label": f"mlGeNN FewSpike on GeNN, K = {r.K} ({model_label(r.model)}, {r.n_test} "
-                      "images; measured here)"} for r in own.itertuples()]
+             "label": f"mlGeNN FewSpike, K = {r.K} ({model_label(r.model)}; measured here)"}
+            for r in own.itertuples()]
 
 
 def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
@@ -240,8 +272,8 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
     axes = fig.subplots(1, 2)
     plot_finetune_pareto(post, ft, axes[0], axes[1], ann_accuracy=post.ann_accuracy.iloc[0],
                          anchors=CIFAR10_ANCHORS + mlgenn_anchors(src), rate=rate)
-    axes[0].set_title(f"{model_label(name)}: post-hoc codes vs FS-aware fine-tuning")
-    axes[1].set_title("the same networks: accuracy vs latency")
+    axes[0].set_title(f"{model_label(name)}: post-hoc vs fine-tuned")
+    axes[1].set_title("the same networks against latency")
 
 
 def panel_energy(src: Sources, fig: plt.Figure) -> None:
@@ -249,7 +281,9 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
     e = src.result("cifar10").get("energy") or {}
     if not e:
         raise MissingResults("cifar10.json has no 'energy' entry (run notebook 06)")
-    plot_energy(e, fig.subplots())
+    ax = fig.subplots()
+    plot_energy(e, ax)
+    ax.set_title(f"{code_label(e['code'])}, test set")
 
 
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
@@ -258,6 +292,7 @@ def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
     axes = fig.subplots(1, 2)
     plot_accuracy_vs_K(rows, axes[0], ann_accuracy=rows.ann_accuracy.iloc[0], ax_spikes=axes[1],
                        ylabel="top-1 (%), image sample", ms=9)
+    axes[1].set_ylabel("spikes per neuron")
     axes[0].legend(fontsize="x-small")
 
 
@@ -313,14 +348,10 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "energy": (panel_energy, (14, 5), "Energy per image and layer of the headline code on the test set (Horowitz 45 nm): ANN MACs vs SNN accumulates."),
     "imagenet": (panel_imagenet, (14, 5), "ImageNet sample: EfficientNet-Lite0 as a spiking network (FS neurons for every ReLU6, signed identity FS neurons on the linear bottlenecks)."),
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
+    "spike_bound": (panel_spike_bound, (12, 8), "Error vs spikes per neuron of binary, designed and floating-point codes on the ReLU network's real pre-activations, and the spike bound (the fewest spikes any code with the same output levels could spend)."),
+    "smooth": (panel_smooth, (14, 5), "SiLU and sigmoid: our fitted FS codes against Stöckl & Maass's published ones."),
     "mlgenn": (panel_mlgenn, (24, 4.5), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
 }
-
-
-#: Rows of the A0 layout: wide panels alone, square ones in pairs (skipped panels drop out).
-#: Captions fit in three lines under their panel.
-LAYOUT = [["fs_neuron", "code_design"], ["approximations"], ["cifar_accuracy_vs_K"],
-          ["accuracy_vs_spikes", "imagenet"], ["finetuning"], ["energy", "raster"], ["mlgenn"]]
 
 
 def draw_panels(root: str | Path, out_dir: str | Path, only: list[str] | None = None,
@@ -510,71 +541,3 @@ def headline_text(h: dict[str, Any]) -> list[str]:
     if h.get("genn") and (g := _genn_text(h["genn"])):
         lines.append(g)
     return lines or ["(no results files yet: run notebooks 01-06)"]
-
-
-# -- the A0 page ---------------------------------------------------------------------------------
-W, H = 33.1, 46.8                                             # A0 portrait, inches
-
-
-def _row_height(row: list[str], scale: float) -> float:
-    """Height (figure fraction) of a row of panels at ``scale`` of the full width, from the
-    panels' aspect ratios."""
-    wf = scale * 0.94 / len(row)
-    return max(wf * W * PANELS[n][1][1] / PANELS[n][1][0] / H for n in row)
-
-
-def _read_png(path: Path) -> np.ndarray:
-    """The image in ``path`` as 8-bit RGB(A), ``(height, width, channels)``: what the file
-    holds, without the float copies of ``plt.imread`` (a third less time for the poster)."""
-    with Image.open(path) as im:
-        return np.asarray(im)
-
-
-def _header(fig: plt.Figure, title: str, lines: list[str]) -> float:
-    """Title, subtitle and the headline bullets (wrapped to the page width); returns the
-    figure fraction where the panels start."""
-    fig.text(0.5, 0.975, title, ha="center", va="top", fontsize=54, weight="bold")
-    fig.text(0.5, 0.955, "fs-codes · every panel regenerated from data/results by notebook 08",
-             ha="center", va="top", fontsize=26, color="dimgray")
-    rows = [("• " if k == 0 else "   ") + part for line in lines
-            for k, part in enumerate(textwrap.wrap(line, 150))]
-    for k, text in enumerate(rows):
-        fig.text(0.04, 0.935 - 0.012 * k, text, fontsize=25, va="top")
-    return 0.925 - 0.012 * len(rows)
-
-
-def make_poster(root: str | Path, panel_dir: str | Path, out_file: str | Path,
-                title: str = "Few-Spikes neuron codes: converting ANNs into spiking networks "
-                              "with fewer spikes", relu_model: str | None = None) -> Path:
-    """Lay the drawn panels (PNG files in ``panel_dir``) on one A0 portrait page: ``out_file``
-    (PDF) and a small PNG thumbnail beside it, both written atomically. ``relu_model``: as
-    for :func:`headline_numbers`."""
-    panel_dir, out_file = Path(panel_dir), Path(out_file)
-    rows = [[n for n in row if (panel_dir / f"{n}.png").is_file()] for row in LAYOUT]
-    rows = [row for row in rows if row]
-    fig = plt.figure(figsize=(W, H))
-    top = _header(fig, title, headline_text(headline_numbers(root, relu_model)))
-    bottom, gap, cap = 0.01, 0.008, 0.014
-    avail = top - bottom - len(rows) * (gap + cap)
-    scale = min(1.0, avail / sum(_row_height(r, 1.0) for r in rows)) if rows else 1.0
-    y = top
-    for row in rows:
-        h = _row_height(row, scale)
-        wf = scale * 0.94 / len(row)
-        x0 = 0.5 - scale * 0.47
-        for i, name in enumerate(row):
-            ax = fig.add_axes([x0 + i * wf, y - h, wf * 0.98, h])
-            ax.imshow(_read_png(panel_dir / f"{name}.png"))
-            ax.axis("off")
-            caption = textwrap.fill(PANELS[name][2], width=int(150 * wf / 0.94))
-            fig.text(x0 + i * wf, y - h - 0.002, caption, fontsize=20, va="top")
-        y -= h + cap + gap
-    # the page is cropped to what is drawn ("tight"), measured once here without drawing the
-    # panels, so neither save below spends a draw on measuring
-    bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
-    with atomic_output(out_file) as tmp, PdfPages(tmp, metadata={"CreationDate": None}) as pdf:
-        pdf.savefig(fig, bbox_inches=bbox)
-    with atomic_output(out_file.with_suffix(".png")) as tmp:      # README thumbnail
-        fig.savefig(tmp, format="png", dpi=25, bbox_inches=bbox)
-    plt.close(fig)
-    return out_file

@@ -1,0 +1,206 @@
+"""The poster's numbered sections: their titles, the sentences that tell the story, and the
+panel each shows. Every number is read from the results files through
+:class:`helpers.report.poster.Sources`; a number whose file is missing reads "n/a (run
+notebook NN)". Display names only (:func:`code_label`, :func:`model_label`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from helpers.report.panels import CIFAR10_ANCHORS
+from helpers.report.poster import (MissingResults, PosterError, Sources, _cifar_headline,
+                                   _energy_headline, _genn_headline, _imagenet_headline)
+from helpers.report.style import code_label, model_label
+from helpers.selection import best_code, best_finetuned, chosen_test_row, split_of
+
+
+@dataclass(frozen=True)
+class Section:
+    """One numbered section: ``title``, ``paragraphs`` (plain sentences; a leading "• "
+    makes a bullet), the poster panel it shows (a key of ``helpers.report.poster.PANELS``,
+    or None) and that panel's height in inches at the section's width."""
+
+    title: str
+    paragraphs: list[str]
+    panel: str | None = None
+    panel_height: float = 0.0
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _missing(notebook: str) -> str:
+    return f"n/a (run notebook {notebook})"
+
+
+def question(src: Sources) -> Section:
+    return Section("The question", [
+        "An ANN multiplies and adds for every connection; a spiking network only adds, when "
+        "a spike arrives: its energy follows its spikes. Few-Spikes (FS) neurons send each "
+        "activation as at most K spikes in K steps. How few spikes and steps keep the "
+        "ANN's accuracy?"])
+
+
+def neuron(src: Sources) -> Section:
+    return Section("The FS neuron", [
+        "Each step the voltage meets a threshold T(t); a spike subtracts h(t) and adds d(t) "
+        "to the output. The binary code sends a value's bits; ours fit T, h, d to the values "
+        "a layer really receives."], "fs_neuron", 4.4)
+
+
+def codes(src: Sources) -> Section:
+    try:
+        sb = src.result("spike_bound")
+    except MissingResults:
+        return Section("Codes and their limit", [f"Code design: {_missing('03')}"])
+    ref, gaps = sb["reference"], sb["bound_gaps"]
+    best = next((g for g in gaps if g["family"] not in ("binary", "binary_max")), None)
+    text = [f"On the ReLU layers' real inputs, {code_label(ref['code'])} spends "
+            f"{ref['mean_spikes']:.2f} spikes per neuron."]
+    if best:
+        text[0] += (f" At its error our {code_label(best['code'])} code spends "
+                    f"{best['mean_spikes']:.2f}; no code could spend under "
+                    f"{best['bound_at_error']:.2f} (black: the most frequent levels get the "
+                    "fewest spikes).")
+    jra = _jra_sentence(sb)
+    return Section("Codes and their limit", text + ([jra] if jra else []), "spike_bound", 7.2)
+
+
+def _jra_sentence(sb: dict) -> str | None:
+    """The seed project's floating-point code at 8 timesteps against binary K = 8."""
+    net = {r["code"]: r for r in sb["rows"] if r["layer"] == "network"}
+    seed = [r for r in net.values() if r["family"] == "jra_fp" and r["K"] == 8]
+    ours = [r for r in net.values() if r["family"] == "jra_fp_improved" and r["K"] == 8]
+    if not (seed and ours and "binary_p_K8" in net):
+        return None
+    s, o = min(seed, key=lambda r: r["mse"]), min(ours, key=lambda r: r["mse"])
+    return (f"The student project's floating-point code spends {s['mean_spikes']:.2f} spikes "
+            f"in 8 steps, our improved variant {o['mean_spikes']:.2f} (binary: "
+            f"{net['binary_p_K8']['mean_spikes']:.2f}).")
+
+
+def cifar(src: Sources) -> Section:
+    try:
+        c = _cifar_headline(src)
+    except MissingResults:
+        return Section("CIFAR-10: accuracy, spikes, timesteps",
+                       [f"CIFAR-10: {_missing('06')}"], "finetuning", 8.2)
+    text = [f"ResNet-20 (ANN {_pct(c['ann_accuracy'])} on the test set). Chosen on "
+            f"validation images: the {code_label(c['code'])} code keeps "
+            f"{_pct(c['snn_accuracy'])} ({c['accuracy_gap_pp']:.2f} points below the ANN) "
+            f"with {c['mean_spikes_per_neuron']:.2f} spikes per neuron."]
+    text += _finetuned_sentences(src)
+    anchor = CIFAR10_ANCHORS[0]
+    text.append(f"Beside them: rate coding (grey) and {anchor['label'].split(':')[0]} "
+                f"({anchor['y']} % at {anchor['x']} spikes per neuron, K = 10).")
+    return Section("CIFAR-10: accuracy, spikes, timesteps", text, "finetuning", 8.2)
+
+
+def _finetuned_sentences(src: Sources) -> list[str]:
+    """The fine-tuned networks (notebook 04) at K = 4 and K = 2, chosen on validation rows."""
+    rows = src.result("cifar10")["rows"]
+    ft = [r for r in rows if r.get("finetuned")]
+    parts = []
+    for K in (4, 2):
+        val = [r for r in ft if r["K"] == K and split_of(r) == "val"]
+        pick = best_finetuned(val, None, accuracy="snn_accuracy", spikes="mean_spikes_per_neuron")
+        test = chosen_test_row(rows, pick) if pick else None
+        if test:
+            parts.append(f"{_pct(test['snn_accuracy'])} at K = {K} ({test['latency_timesteps']} "
+                         f"timesteps, {test['mean_spikes_per_neuron']:.2f} spikes per neuron)")
+    return ([f"Trained with its FS neurons in the loop, it reaches {' and '.join(parts)}."]
+            if parts else [])
+
+
+def smooth(src: Sources) -> Section:
+    try:
+        rows = src.result("cifar10")["rows"]
+    except MissingResults:
+        return Section("SiLU and sigmoid", [f"SiLU and sigmoid: {_missing('06')}"])
+    text = []
+    for act in ("silu", "sigmoid"):
+        mine = [r for r in rows if r.get("method") == "fs" and split_of(r) == "test"
+                and not r.get("finetuned") and r["model"].endswith(act)]
+        pick = best_code(mine, max_K=None, max_spikes=None, exclude_families=())
+        if pick:
+            text.append(f"{model_label(pick['model'])} (ANN {_pct(pick['ann_accuracy'])}): "
+                        f"{_pct(pick['snn_accuracy'])} with the {code_label(pick['code'])} code, "
+                        f"{pick['mean_spikes_per_neuron']:.1f} spikes per neuron.")
+    text.append("Smooth activations are never exactly zero: every neuron spikes.")
+    return Section("SiLU and sigmoid", text, "smooth", 4.4)
+
+
+def imagenet(src: Sources) -> Section:
+    try:
+        i = _imagenet_headline(src)
+    except MissingResults:
+        return Section("ImageNet", [f"ImageNet: {_missing('07')}"])
+    return Section("ImageNet", [
+        "EfficientNet-Lite0, spiking end to end. On the image sample the "
+        f"{code_label(i['code'])} code scores {_pct(i['snn_accuracy'])} top-1, "
+        f"{i['accuracy_gap_pp']:.2f} points below the ANN, at "
+        f"{i['mean_spikes_per_neuron']:.2f} spikes per neuron."], "imagenet", 4.4)
+
+
+def genn(src: Sources) -> Section:
+    try:
+        g = _genn_headline(src)
+    except MissingResults:
+        return Section("On GeNN", [f"GeNN: {_missing('05')}"])
+    text = ["Our FS neuron runs on GeNN, through mlGeNN."]
+    if g["agree_mlgenn"] is not None:
+        text[0] += (f" It matches mlGeNN's FewSpike on {100 * g['agree_mlgenn']:.0f} % of "
+                    f"{g['n_test']} test images.")
+    if g["agree_simulator"] is not None:
+        text[0] += (f" Our codes on GeNN agree with our event-level simulator on ≥ "
+                    f"{100 * g['agree_simulator']:.1f} % ({g['n_codes']} network"
+                    f"{'s' if g['n_codes'] != 1 else ''}).")
+    return Section("On GeNN", text)
+
+
+def energy(src: Sources) -> Section:
+    try:
+        e = _energy_headline(src)
+    except MissingResults:
+        return Section("Energy", [f"Energy: {_missing('06')}"])
+    if e["ratio"] is None:
+        return Section("Energy", [f"Energy: {_missing('06')}"])
+    return Section("Energy", [
+        f"Per image (45 nm, Horowitz 2014) the {code_label(e['code'])} network needs "
+        f"{e['ratio']:.2f} of the ANN's energy."], "energy", 4.2)
+
+
+def conclusion(src: Sources) -> Section:
+    bullets = []
+    for read, line in ((_cifar_headline, lambda c: f"• Designed codes keep the ANN's CIFAR-10 "
+                        f"accuracy within {c['accuracy_gap_pp']:.2f} points at "
+                        f"{c['mean_spikes_per_neuron']:.2f} spikes per neuron."),
+                       (_energy_headline, lambda e: f"• About {e['ratio']:.2f} of the ANN's "
+                        "energy per image.")):
+        try:
+            bullets.append(line(read(src)))
+        except (MissingResults, PosterError, TypeError):
+            continue
+    bullets += ["• Training with FS neurons in the loop rescues short codes (K = 2 to 4).",
+                "• Fixed FS schedules stay above the spike bound."]
+    return Section("Conclusion", bullets)
+
+
+#: The story in reading order: (key, section builder).
+SECTIONS: tuple[tuple[str, Callable[[Sources], Section]], ...] = (
+    ("question", question), ("neuron", neuron), ("codes", codes), ("cifar", cifar),
+    ("smooth", smooth), ("imagenet", imagenet), ("genn", genn), ("energy", energy),
+    ("conclusion", conclusion))
+
+
+def story(src: Sources) -> dict[str, Section]:
+    """Every section of the poster, keyed as in :data:`SECTIONS`."""
+    return {key: build(src) for key, build in SECTIONS}
+
+
+def numbers_used(sections: dict[str, Section]) -> dict[str, Any]:
+    """The section texts as one string per key (for tests that look for numbers)."""
+    return {k: " ".join(s.paragraphs) for k, s in sections.items()}
