@@ -166,11 +166,13 @@ def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, An
 
 
 def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
-                  n_verify: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+                  n_verify: int = 0, n_verify_reference: int = 0, progress: bool = True
+                  ) -> list[dict[str, Any]]:
     """Test-set rows of what was chosen on the validation rows (:func:`chosen_per_K`): per
     network, input mode and K the best designed code and the reference codes. With
-    ``n_verify``, each is also simulated event by event on the first ``n_verify`` test
-    images (:func:`verified`)."""
+    ``n_verify``, each headline row (:func:`is_headline`) is also simulated event by event on
+    the first ``n_verify`` test images, every other reference row on the first
+    ``n_verify_reference`` (:func:`helpers.studies.rows.verified`)."""
     out = []
     for v in tqdm(chosen_per_K(val_rows), desc="test set", disable=not progress):
         x, y, _ = loaded.images(v["model"], "test")
@@ -179,9 +181,20 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
         row = net_row(net, x, y, model_name=v["model"], precision=precision,
                       ann_accuracy=ann_acc, split="test")
         out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"],
-                    **(verified(net, x[:n_verify], y[:n_verify]) if n_verify else {})})
+                    **_verified(net, x, y, n_verify if is_headline(v) else n_verify_reference)})
         net.release()
     return out
+
+
+def is_headline(row: dict[str, Any]) -> bool:
+    """Whether a test row is a headline row: chosen on validation images (a network's best
+    code at its K, its headline code, a fine-tuned network) or the binary K = 8 reference."""
+    return (not row["chosen_on"].startswith("reference")
+            or (row["family"] == "binary" and row["K"] == 8))
+
+
+def _verified(net, x, y, n: int) -> dict[str, Any]:
+    return verified(net, x[:n], y[:n]) if n else {}
 
 
 def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs, n_rate: int,
@@ -210,19 +223,22 @@ def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs,
 def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
-                  n_verify: int = 0, jra_specs=()) -> dict[str, Any]:
+                  n_verify: int = 0, n_verify_reference: int = 0, jra_specs=()
+                  ) -> dict[str, Any]:
     """Notebook 06's computation: every FS conversion (post-hoc codes, the JRA floating-point
     codes of ``jra_specs`` and the fine-tuned networks of ``finetuned``) on the validation
     images, the chosen ones on the test images,
     the rate-coded baseline, and the per-layer energy table of the headline code
     (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
-    the test set). With ``n_verify``, every test row is checked event by event on that many
-    test images (:func:`verified`). Returns cifar10.json's dict (without its provenance)."""
+    the test set). Headline test rows are checked event by event on ``n_verify`` test images,
+    the other references on ``n_verify_reference`` (:func:`score_on_test`). Returns
+    cifar10.json's dict (without its provenance)."""
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
         max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs)
-    test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify)
+    test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify,
+                         n_verify_reference=n_verify_reference)
     relu = models.get("relu")
     rate = []
     if relu and (key := next((k for k in nets if k[0] == relu), None)):
