@@ -163,3 +163,24 @@ def test_fit_or_load_reuses_only_the_same_fit(tmp_path, capsys):
     assert "refitting fitted_silu_K3: steps: saved 4 -> asked 5" in capsys.readouterr().out
     fit_or_load("silu", 3, tmp_path, **{**kw, "steps": 5, "x_range": (-3.0, 3.0)})
     assert "x_range: saved [-2.0, 2.0] -> asked [-3.0, 3.0]" in capsys.readouterr().out
+
+
+def test_offset_code_fit_save_and_load_round_trip(tmp_path):
+    """fit_offset_code fits both halves on the two sides of real-looking inputs; the pair is
+    saved as one code file and loads back as an offset code with the same outputs."""
+    from helpers.fs.neuron import FSCode
+    from helpers.fs.offset import OffsetCode, fit_offset_code, offset_numpy
+
+    x = np.random.default_rng(0).normal(0.3, 1.5, 4000)
+    code = fit_offset_code("sigmoid", 4, x, restarts=1, steps=80, progress=False, seed=0)
+    assert isinstance(code, OffsetCode) and code.offset == 0.5 and code.K == 4
+    assert code.name == "offset_sigmoid_K4" and code.meta["family"] == "offset"
+    out, spikes = offset_numpy(x, code)
+    sig = 1 / (1 + np.exp(-x))
+    assert np.mean((out - sig) ** 2) < 2e-3          # a real fit, not the 0.5 constant
+    assert np.mean((0.5 - sig) ** 2) > 10 * np.mean((out - sig) ** 2)
+    back = FSCode.load(code.save(tmp_path))
+    assert isinstance(back, OffsetCode)
+    np.testing.assert_array_equal(offset_numpy(x, back)[0], out)
+    with pytest.raises(ValueError, match="no negative inputs"):
+        fit_offset_code("sigmoid", 4, np.abs(x), restarts=1, steps=5, progress=False)

@@ -397,3 +397,62 @@ def test_jra_code_simulated_on_a_random_network():
     a = agreement(net, x, progress=False)
     assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
     assert a["latency_timesteps"] == (max(i.stage for i in net.layers) + 1) * 5
+
+
+def _offset_sigmoid_code(K: int = 6):
+    from helpers.fs.offset import half_targets, offset_code
+
+    o, pos, neg = half_targets("sigmoid")
+    T = 2.0 * 2.0 ** -np.arange(1, K + 1)      # binary thresholds on [0, 2), outputs x / 4
+    half = FSCode("half", "sigmoid", T, T, T / 4)  # (sigmoid(x) - 0.5 ~ x / 4 near 0)
+    return offset_code("offset_sigmoid_K6", "sigmoid", half, half, o)
+
+
+def test_offset_folding_splits_sigmoid_at_rest_and_spends_nothing_there():
+    """f(x) = 0.5 + f⁺(x) − f⁻(−x) exactly for the targets; a neuron pair at rest sends no
+    spike; the NumPy pair equals its reference built from fs_numpy."""
+    from helpers.fs.activations import sigmoid
+    from helpers.fs.neuron import fs_numpy
+    from helpers.fs.offset import half_targets, offset_numpy
+
+    o, pos, neg = half_targets("sigmoid")
+    x = np.linspace(-8, 8, 1601)
+    assert o == 0.5
+    np.testing.assert_allclose(o + pos(x) - neg(-x), sigmoid(x), atol=1e-12)
+    code = _offset_sigmoid_code()
+    out, spikes = offset_numpy(x, code)
+    ref_p, z_p = fs_numpy(x, code)
+    ref_n, z_n = fs_numpy(-x, code.negative)
+    np.testing.assert_array_equal(out, 0.5 + ref_p - ref_n)
+    assert spikes[np.abs(x) < 0.03].sum() == 0 and np.abs(out - sigmoid(x))[np.abs(x) < 1].max() < 0.03
+    s = code.scaled(2.0)
+    assert s.offset == 1.0 and s.negative.T[0] == 2 * code.negative.T[0]
+
+
+def test_offset_folded_sigmoid_network_matches_simulator_and_padding(monkeypatch):
+    """A sigmoid net with offset folding: the FS-equivalent model equals the network whose
+    activations are 0.5 + pair output (the constant enters the next conv including its
+    zero-padded border), and the event-level simulator agrees with it."""
+    from helpers.fs.offset import offset_numpy
+
+    m = _random_net(6, "sigmoid")
+    x = _images(12, (12, 12, 3), 6)
+    code = _offset_sigmoid_code()
+    net = convert(m, code, x)
+    assert all(i.signed and i.n_neurons % 2 == 0 for i in net.layers)
+    # the reference: the folded ANN with every sigmoid replaced by the NumPy pair
+    from helpers.snn import network
+    from helpers.snn.graph import output_name
+
+    def pair(v):
+        out = tf.numpy_function(lambda a: offset_numpy(a, code)[0].astype(np.float32), [v],
+                                tf.float32)
+        out.set_shape(v.shape)
+        return out
+
+    monkeypatch.setitem(network.TF_ACTIVATIONS, "sigmoid", pair)
+    ref, _ = network.build_model(net.graph, output_name(net.graph), net.folded, "ann")
+    r = net.run(x)
+    np.testing.assert_allclose(r["logits"], ref(x).numpy(), rtol=1e-4, atol=1e-4)
+    a = agreement(net, x, progress=False)
+    assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3

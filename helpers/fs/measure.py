@@ -12,6 +12,7 @@ from math import comb
 
 from helpers.fs import activations
 from helpers.fs.jra import JRACode, jra_numpy
+from helpers.fs.offset import OffsetCode, offset_numpy
 from helpers.fs.neuron import FSCode, fs_numpy, fs_spike_trains
 
 
@@ -39,8 +40,13 @@ def refit_d(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
 
 
 def code_outputs(code: FSCode, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(output, spikes)`` of any code's neurons for inputs ``x`` (FS or JRA floating point)."""
-    return jra_numpy(x, code) if isinstance(code, JRACode) else fs_numpy(x, code)
+    """``(output, spikes)`` of any code's neurons for inputs ``x`` (FS, JRA floating point,
+    offset-folded pairs)."""
+    if isinstance(code, JRACode):
+        return jra_numpy(x, code)
+    if isinstance(code, OffsetCode):
+        return offset_numpy(x, code)
+    return fs_numpy(x, code)
 
 
 def spike_bound(out: np.ndarray, K: int, weights: np.ndarray | None = None) -> float:

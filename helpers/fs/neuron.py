@@ -102,6 +102,10 @@ class FSCode:
         if missing:
             raise CodeError(f"code JSON is missing keys {missing}")
         name, K = obj.pop("name"), obj.pop("K")
+        if cls is FSCode and obj.get("family") == "offset":    # a pair of neurons
+            from helpers.fs.offset import OffsetCode
+
+            cls = OffsetCode
         code = cls(name, obj.pop("activation"), obj.pop("h"), obj.pop("T"), obj.pop("d"),
                    obj.pop("x_range", None), obj)
         if not isinstance(K, int) or K != code.K:

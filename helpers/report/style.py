@@ -46,6 +46,7 @@ FAMILIES: dict[str, Family] = {
        zip(_FAMILY_ORDER, _FAMILY_LABELS, sns.color_palette(PALETTE, len(_FAMILY_ORDER)))},
     "rate": Family("rate coding", "grey"),
     "spike_bound": Family("spike bound (Huffman-like ideal)", "black"),
+    "offset": Family("offset-folded pair (ours)", "#882255"),
 }
 FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
 FAMILY_LABELS = {fam: f.label for fam, f in FAMILIES.items()}
@@ -71,6 +72,7 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),
+    (rf"offset_{_ACT}(?:_lam(?P<lam>[^_]+))?", "offset-folded pair"),
     (r"jra_fp_K(?P<m>\d+)_E(?P<e>\d+)", "JRA floating point, {e} exponent + {m} mantissa steps"),
     (r"jra_fp_implicit_K(?P<m>\d+)_E(?P<e>\d+)", "floating point, improved, {e} exponent + {m} mantissa steps"),
 )

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from helpers.fs.codes import binary
 from helpers.fs.neuron import FSCode
+from helpers.fs.offset import OffsetCode
 from helpers.snn.accounting import (
     analog_macs,
     analog_product_count,
@@ -198,7 +199,7 @@ def _fs_layer(n: GraphNode, code: FSCode, values: np.ndarray | None, scale: str,
             a = min(a, 6.0)
         code = code.scaled(a / code_input_scale(code))
     code = code.renamed(f"{code.name}@{n.name}")
-    signed = n.act == "identity"
+    signed = n.act == "identity" or isinstance(code, OffsetCode)
     layer = FSActivation(code, signed=signed, fanout=fanout, name=f"fs_{n.name}")
     info = FSLayerInfo(n.name, n.act, code, a, (2 if signed else 1) * int(np.prod(shape)),
                        stage, signed)

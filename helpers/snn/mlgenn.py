@@ -395,6 +395,11 @@ def _shared_K(net: FSNetwork) -> int:
         raise NotImplementedError(
             "run_fs_network drives the analog first layer's FS neurons directly; convert with "
             "input_mode='analog' (for spike-encoded input use run_fewspike, mlGeNN's encoder)")
+    special = sorted({type(i.code).__name__ for i in net.layers} - {"FSCode"})
+    if special:
+        raise NotImplementedError(
+            f"the GeNN backend runs plain FS codes; this network has {special} layers (JRA "
+            "floating point, offset folding). Check them with helpers.snn.simulate instead")
     Ks = {info.code.K for info in net.layers}
     if len(Ks) != 1:
         raise ValueError(f"all FS layers must share one K for GeNN's pipeline, got {sorted(Ks)}")

@@ -20,6 +20,7 @@ import tensorflow as tf
 from helpers.ann.metrics import topk_hits
 from helpers.fs.jra import JRACode, jra_tf_forward
 from helpers.fs.neuron import FSCode, fs_tf_forward
+from helpers.fs.offset import OffsetCode
 from helpers.snn.graph import GraphNode
 
 #: Project activation name -> the TensorFlow function of the exact ANN.
@@ -36,7 +37,10 @@ class FSActivation(tf.keras.layers.Layer):
 
     ``spikes`` and ``synops`` are per image ``(N,)``: total spikes of the layer, and total
     synaptic events they cause (spikes weighted by each neuron's fan-out, if given).
-    ``signed``: two neurons per input (for x and -x), as for FS-encoded signed images.
+    ``signed``: two neurons per input (for x and -x), as for FS-encoded signed images; an
+    offset-folded code (:class:`helpers.fs.offset.OffsetCode`) is signed with its own code
+    for the -x neurons, and its offset is added to the output (a constant input of the next
+    layer, no spikes).
     """
 
     def __init__(self, code: FSCode, signed: bool = False, fanout: np.ndarray | None = None,
@@ -46,17 +50,22 @@ class FSActivation(tf.keras.layers.Layer):
         self.signed = signed
         self.h, self.T, self.d = (tf.constant(a.astype(np.float32)) for a in (code.h, code.T, code.d))
         self.fanout = None if fanout is None else tf.constant(fanout.astype(np.float32))
+        neg = code.negative if isinstance(code, OffsetCode) else code
+        self.neg = tuple(tf.constant(a.astype(np.float32)) for a in (neg.h, neg.T, neg.d))
+        self.offset = code.offset if isinstance(code, OffsetCode) else 0.0
 
-    def _forward(self, x):
+    def _forward(self, x, arrays):
         if isinstance(self.code, JRACode):       # exponent steps, then the mantissa neuron
             return jra_tf_forward(x, self.code)
-        return fs_tf_forward(x, self.h, self.T, self.d)
+        return fs_tf_forward(x, *arrays)
 
     def call(self, x):
-        out, z = self._forward(x)
+        out, z = self._forward(x, (self.h, self.T, self.d))
         if self.signed:
-            out_n, z_n = self._forward(-x)
+            out_n, z_n = self._forward(-x, self.neg)
             out, z = out - out_n, z + z_n
+        if self.offset:
+            out = out + self.offset
         axes = list(range(1, len(x.shape)))
         spikes = tf.reduce_sum(z, axis=axes)
         synops = (tf.reduce_sum(z * self.fanout, axis=axes) if self.fanout is not None
@@ -188,8 +197,8 @@ class _Builder:
     synop outputs of FS layers (``stats``) and the synapse counts of the structural graph
     (``sinks``)."""
 
-    def __init__(self, mode: BuildMode, folded, fs_layers, input_fs):
-        self.mode, self.folded = mode, folded
+    def __init__(self, mode: BuildMode, folded, fs_layers, input_fs, offsets=None):
+        self.mode, self.folded, self.offsets = mode, folded, offsets or {}
         self.fs_layers, self.input_fs = fs_layers, input_fs
         self.ones = mode == "structural"
         self.tensors: dict[str, tf.Tensor] = {}
@@ -238,7 +247,7 @@ class _Builder:
             return out
         inp = tf.keras.Input(x.shape[1:], name=f"{n.name}_spikes")
         self.extra_inputs.append(inp)
-        return inp
+        return inp + self.offsets[n.name] if self.offsets.get(n.name) else inp
 
     def _synaptic(self, n: GraphNode, xs: list):
         """Everything between FS layers other than conv/dense: BN (folded), dropout,
@@ -278,7 +287,7 @@ class _Builder:
 def build_model(nodes: list[GraphNode], output: str,
                 folded: dict[str, tuple[np.ndarray, np.ndarray]], mode: BuildMode,
                 fs_layers: dict[str, FSActivation] | None = None,
-                input_fs: FSActivation | None = None
+                input_fs: FSActivation | None = None, offsets: dict[str, float] | None = None
                 ) -> tuple[tf.keras.Model, dict[str, tf.Tensor]]:
     """Rebuild the network of ``nodes`` with the ``folded`` weights, read out at ``output``.
 
@@ -287,10 +296,11 @@ def build_model(nodes: list[GraphNode], output: str,
     spikes..., synops...]``; "split" / "linear" / "structural": activations cut --
     ``[image, FS outputs...] -> [FS pre-activations..., logits, sinks...]`` ("linear": biases
     zero; "structural": kernels of ones, zero biases, sum pooling, and per conv/dense layer a
-    sink counting the synapses its inputs reach, nothing passed on).
+    sink counting the synapses its inputs reach, nothing passed on). ``offsets``: constants
+    added to the cut FS layers' outputs in "split" mode (offset-folded codes).
     Returns ``(model, FS pre-activation tensors by layer name)``.
     """
-    builder = _Builder(mode, folded, fs_layers, input_fs)
+    builder = _Builder(mode, folded, fs_layers, input_fs, offsets)
     for n in nodes:
         builder.add(n)
     return builder.model(output), builder.pre

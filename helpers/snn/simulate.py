@@ -29,18 +29,18 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from helpers.fs.jra import JRACode
+from helpers.fs.offset import OffsetCode
 from helpers.snn.graph import GraphNode, output_name
 from helpers.snn.network import FSNetwork, _Builder, build_model, linear_clone
 
 
-def _cut_model(net: FSNetwork, mode: str) -> tf.keras.Model:
-    return build_model(net.graph, output_name(net.graph), net.folded, mode)[0]
-
-
 def affine_model(net: FSNetwork) -> tf.keras.Model:
     """The network cut at its FS layers: ``[image, FS outputs...] -> [pre-activations of every
-    FS layer..., logits]`` with biases -- the constant currents when spikes are zero."""
-    return _cut_model(net, "split")
+    FS layer..., logits]`` with biases and the offsets of offset-folded layers -- the constant
+    currents when spikes are zero."""
+    offsets = {i.name: i.code.offset for i in net.layers if isinstance(i.code, OffsetCode)}
+    return build_model(net.graph, output_name(net.graph), net.folded, "split",
+                       offsets=offsets)[0]
 
 
 def _increment(n: GraphNode, xs: list, net: FSNetwork, builder: _Builder):
@@ -82,16 +82,18 @@ def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Mo
     return tf.keras.Model(inp, outs), targets
 
 
-def _window_fn(model: tf.keras.Model, code: tuple[np.ndarray, ...], signed: bool):
+def _window_fn(model: tf.keras.Model, codes: list[tuple[np.ndarray, ...]]):
     """One FS layer's window as a compiled function ``(start, accs, r) -> (accs, counts,
     raster)``: the K steps of its neurons from membrane ``start`` ``(B, ...)`` (``z =
-    Θ(v - T(t))`` as ``v >= T(t)``, the FS-equivalent model's test; ``v -= h(t) z``; signed
-    neurons are a pair on ``±start``), the weighted spike frames ``d(t) z(t)`` of all K steps
-    through the source's synapses ``model`` as one batch of K*B, and the increments
-    integrated step by step, in step order, into the targets' inputs ``accs``. Also returns
-    the spikes per image ``(B,)`` and image ``r``'s spikes ``(K, n_neurons)``."""
-    h, T, d = (tf.constant(a, tf.float32) for a in code)
-    K = len(code[0])
+    Θ(v - T(t))`` as ``v >= T(t)``, the FS-equivalent model's test; ``v -= h(t) z``) --
+    ``codes``: the ``(h, T, d)`` of the neurons on ``start`` and, for a signed pair, of
+    those on ``-start`` --, the weighted spike frames ``d(t) z(t)`` (the second neuron's
+    negative) of all K steps through the source's synapses ``model`` as one batch of K*B,
+    and the increments integrated step by step, in step order, into the targets' inputs
+    ``accs``. Also returns the spikes per image ``(B,)`` and image ``r``'s spikes
+    ``(K, n_neurons)``."""
+    h, T, d = ([tf.constant(c[k], tf.float32) for c in codes] for k in range(3))
+    K, signed = len(codes[0][0]), len(codes) == 2
 
     @tf.function(reduce_retracing=True)
     def run(start, accs, r):
@@ -99,9 +101,9 @@ def _window_fn(model: tf.keras.Model, code: tuple[np.ndarray, ...], signed: bool
         v = [start, -start] if signed else [start]
         frames, counts, raster = [], tf.zeros([B]), []
         for t in range(K):
-            zs = [tf.cast(vv >= T[t], tf.float32) for vv in v]
-            v = [vv - h[t] * z for vv, z in zip(v, zs)]
-            frames.append(d[t] * (zs[0] - zs[1] if signed else zs[0]))
+            zs = [tf.cast(vv >= T[i][t], tf.float32) for i, vv in enumerate(v)]
+            v = [vv - h[i][t] * z for i, (vv, z) in enumerate(zip(v, zs))]
+            frames.append(d[0][t] * zs[0] - d[1][t] * zs[1] if signed else d[0][t] * zs[0])
             counts += tf.add_n([tf.reduce_sum(tf.reshape(z, [B, -1]), 1) for z in zs])
             raster.append(tf.concat([tf.reshape(z[r], [-1]) for z in zs], 0) > 0)
         incs = model(tf.concat(frames, 0))
@@ -231,8 +233,9 @@ class EventSimulator:
                                               "signed (input, bottleneck) neurons need FS codes")
                 self.windows.append((_jra_window_fn(model, info.code), targets))
                 continue
-            code = (info.code.h, info.code.T, info.code.d)
-            self.windows.append((_window_fn(model, code, info.signed), targets))
+            neg = info.code.negative if isinstance(info.code, OffsetCode) else info.code
+            codes = [(c.h, c.T, c.d) for c in ([info.code, neg] if info.signed else [info.code])]
+            self.windows.append((_window_fn(model, codes), targets))
 
     def __call__(self, x: np.ndarray, batch_size: int = 250, raster_image: int | None = None,
                  progress: bool = True) -> dict[str, Any]:
