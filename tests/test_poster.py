@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
