@@ -138,7 +138,8 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
 def plot_accuracy_vs_K(rows: pd.DataFrame, ax: plt.Axes, ann_accuracy: float | None = None,
                        ax_spikes: plt.Axes | None = None, ylabel: str | None = None,
                        ms: float | None = None) -> plt.Axes:
-    """SNN accuracy (%) against timesteps per layer K, one line per code family.
+    """SNN accuracy (%) against timesteps per layer K, one line per code family (through
+    its most accurate code at each K; the family's other codes as markers).
 
     ``rows``: FS rows of one network with ``family``, ``K``, ``snn_accuracy`` (fraction) and
     ``mean_spikes_per_neuron``; ``ann_accuracy`` (fraction) is drawn as a dotted line;
@@ -148,12 +149,16 @@ def plot_accuracy_vs_K(rows: pd.DataFrame, ax: plt.Axes, ann_accuracy: float | N
     """
     ylabel = ylabel or f"accuracy (%), {split_label(rows)}"
     for fam, g in rows.groupby("family"):
-        g = g.sort_values("K")
+        best = g.loc[g.groupby("K").snn_accuracy.idxmax()].sort_values("K")
+        rest = g.drop(best.index)
         kw = {"marker": "o", "ms": ms, "color": FAMILY_COLORS.get(fam),
-              "label": family_label(fam), "ls": "-" if len(g) > 1 else "none"}
-        ax.plot(g.K, 100 * g.snn_accuracy, **kw)
+              "label": family_label(fam), "ls": "-" if len(best) > 1 else "none"}
+        ax.plot(best.K, 100 * best.snn_accuracy, **kw)
+        ax.plot(rest.K, 100 * rest.snn_accuracy, "o", ms=ms, mfc="none", color=kw["color"])
         if ax_spikes is not None:
-            ax_spikes.plot(g.K, g.mean_spikes_per_neuron, **kw)
+            ax_spikes.plot(best.K, best.mean_spikes_per_neuron, **kw)
+            ax_spikes.plot(rest.K, rest.mean_spikes_per_neuron, "o", ms=ms, mfc="none",
+                           color=kw["color"])
     if ann_accuracy is not None:
         ax.axhline(100 * ann_accuracy, color="black", ls=":", label="ANN")
     ax.set(xlabel="timesteps per layer K", ylabel=ylabel)
