@@ -20,6 +20,7 @@ from helpers.fs.neuron import fs_numpy, fs_trace
 from helpers.report.style import (
     ACTIVATION_COLORS,
     FAMILY_COLORS,
+    SURROGATE_LABELS,
     code_label,
     family_label,
     model_label,
@@ -300,24 +301,28 @@ def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | Non
     """Validation accuracy (%) against validation mean spikes per neuron of every
     fine-tuning run (``runs``: ``family``, ``K``, ``lam``, ``surrogate``, ``role``,
     ``val_accuracy`` (fraction), ``val_spikes_per_neuron``), coloured by code family, one
-    marker per role, each labelled with K, λ and the surrogate; ``max_spikes``: a spike
-    budget, as a dashed line."""
-    for k, (_, r) in enumerate(runs.sort_values("val_spikes_per_neuron").iterrows()):
+    marker per role, each numbered; the legend (beside the axes) says which K, λ and
+    surrogate each number is; ``max_spikes``: a spike budget, as a dashed line."""
+    key = []
+    for k, (_, r) in enumerate(runs.sort_values("val_spikes_per_neuron").iterrows(), 1):
         ax.plot(r["val_spikes_per_neuron"], 100 * r["val_accuracy"], ls="none",
                 marker=_ROLE_MARKERS.get(r["role"], "o"), ms=8,
                 color=FAMILY_COLORS.get(r["family"]))
-        ax.annotate(f"K={r['K']}, λ={r['lam']:g}, {r['surrogate'].upper()}",
-                    (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]), fontsize=7,
-                    xytext=(-6, 6 + 10 * (k % 3)), textcoords="offset points", ha="right")
+        ax.annotate(str(k), (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]),
+                    fontsize="small", xytext=(5, 5), textcoords="offset points")
+        key.append(f"{k}: K = {r['K']}, λ = {r['lam']:g}, "
+                   f"{SURROGATE_LABELS.get(r['surrogate'], r['surrogate'])}")
     for fam in runs["family"].unique():
         ax.plot([], [], "o", color=FAMILY_COLORS.get(fam), label=family_label(fam))
     for role in runs["role"].unique():
         ax.plot([], [], _ROLE_MARKERS.get(role, "o"), color="grey", label=f"run: {role}")
     if max_spikes is not None:
         ax.axvline(max_spikes, color="black", ls="--", lw=1, label="spike budget")
+    for line in key:
+        ax.plot([], [], " ", label=line)
     ax.set(xlabel="mean spikes per neuron (validation images)",
            ylabel="FS-SNN accuracy (%), validation images")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
 
 
