@@ -119,3 +119,23 @@ def test_design_relu_rows_match_the_saved_codes_and_a_closed_form_reference():
     assert best.spike_saving_pct == pytest.approx(100 * (1 - spikes / ref_spikes), rel=1e-9)
     # rounding (midpoint) halves the floor code's error on smooth densities: ~1/4 of the MSE
     assert net.loc["rounded_K6", "mse"] < 0.5 * net.loc["binary_p_K6", "mse"]
+
+
+def test_smooth_candidates_cover_every_K_and_price_and_price_buys_spikes():
+    """Density fits and offset pairs per (K, λ); a spike price lowers the spikes spent on
+    the same inputs; the offset pair spends fewer spikes than the plain fit at rest."""
+    from helpers.fs.design import smooth_candidates
+    from helpers.fs.measure import evaluate
+    from helpers.fs.offset import OffsetCode
+
+    x = np.random.default_rng(1).normal(0.0, 1.0, 6000)
+    cands = smooth_candidates("sigmoid", x, [4], [0.0, 1e-2], restarts=1, steps=60, seed=0)
+    names = [c.name for c in cands]
+    assert names == ["sigmoid_density_K4", "offset_sigmoid_K4", "sigmoid_density_lam0.01_K4",
+                     "offset_sigmoid_lam0.01_K4"]
+    assert isinstance(cands[1], OffsetCode) and cands[2].meta["lam"] == 0.01
+    m = {c.name: evaluate(c, x, target="sigmoid") for c in cands}
+    assert m["offset_sigmoid_lam0.01_K4"]["mean_spikes"] < m["offset_sigmoid_K4"]["mean_spikes"]
+    near = x[np.abs(x) < 0.05]          # inputs at rest: the pair stays silent
+    assert evaluate(cands[1], near, target="sigmoid")["mean_spikes"] < \
+        evaluate(cands[0], near, target="sigmoid")["mean_spikes"]

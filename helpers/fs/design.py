@@ -175,3 +175,25 @@ def design_smooth(activation: str, calib: dict[str, np.ndarray], val: dict[str, 
     rows = evaluate_per_layer(list(uniform_codes) + fitted, val, {k: 1.0 for k in val}, sizes,
                               activation=activation)
     return rows.assign(activation=activation).to_dict(orient="records"), fitted
+
+
+def smooth_candidates(activation: str, calib: np.ndarray, K_list, lambdas, *,
+                      restarts: int = 4, steps: int = 1500, seed: int = 0,
+                      progress: bool = False) -> list[FSCode]:
+    """Codes for a smooth activation fitted on the pooled calibration pre-activations
+    ``calib``, for every K in ``K_list`` and spike price λ in ``lambdas`` (MSE units per mean
+    spike): plain density fits (``<act>_density[_lam<λ>]_K<K>``) and offset-folded pairs
+    (``offset_<act>[_lam<λ>]_K<K>``, :mod:`helpers.fs.offset`: no spikes at rest)."""
+    from helpers.fs.offset import fit_offset_code
+
+    cal = np.asarray(calib, dtype=np.float64).ravel()
+    x, w = density_grid(cal, bins=1500)
+    out = []
+    for K in K_list:
+        for lam in lambdas:
+            tag = f"_lam{lam:g}" if lam else ""
+            kw = dict(lam=lam, restarts=restarts, steps=steps, seed=seed, progress=progress)
+            out.append(fit_code(activation, K, x=x, weights=w, name=f"{activation}_density{tag}_K{K}",
+                                **kw).code.with_meta(family="fitted", lam=lam))
+            out.append(fit_offset_code(activation, K, x, w, **kw).with_meta(lam=lam))
+    return out

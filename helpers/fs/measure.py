@@ -49,6 +49,12 @@ def code_outputs(code: FSCode, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fs_numpy(x, code)
 
 
+def binary_steps(code: FSCode) -> int:
+    """How many binary (spike / no spike) slots one value of ``code`` uses: K, or 2K for the
+    neuron pair of an offset-folded code."""
+    return 2 * code.K if isinstance(code, OffsetCode) else code.K
+
+
 def spike_bound(out: np.ndarray, K: int, weights: np.ndarray | None = None) -> float:
     """The fewest expected spikes per input any ``K``-step code could spend to send the
     output levels in ``out`` with their (``weights``-weighted) frequencies: the most frequent
@@ -82,7 +88,8 @@ def evaluate(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
     err = out.astype(np.float64) - target(x)
     return {"mse": float(np.sum(w * err ** 2)), "mae": float(np.sum(w * np.abs(err))),
             "max_abs_err": float(np.max(np.abs(err[w > 0]))),
-            "mean_spikes": float(np.sum(w * spikes)), "spike_bound": spike_bound(out, code.K, w),
+            "mean_spikes": float(np.sum(w * spikes)),
+            "spike_bound": spike_bound(out, binary_steps(code), w),
             "n": int(x.size)}
 
 
