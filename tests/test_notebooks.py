@@ -205,9 +205,10 @@ def check_04(root: Path, p: dict) -> None:
 
 
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
-                          fs_input_K) -> list[tuple[str, int, str]]:
+                          fs_input_K, jra_specs=()) -> list[tuple[str, int, str]]:
     """(code, K, input_mode) of every conversion notebooks 05/06 must report: every saved
-    code of every network, and notebook 04's fine-tuned networks (analog input)."""
+    code of every network, notebook 04's fine-tuned networks (analog input) and, for the ReLU
+    network, the JRA floating-point codes of ``jra_specs`` (both variants, analog input)."""
     from helpers.fs.codes import saved_codes_for
 
     final = _json(root / "data" / "results" / "finetune.json")["final"]
@@ -223,6 +224,7 @@ def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[
             if fs_input_K is not None and K not in fs_input_K:
                 ms = [m for m in ms if m != "fs"]
             out += [(name, K, m) for m in ms]
+    out += [(f"jra_fp{v}_K{K}_E{e}", K + e, "analog") for K, e in jra_specs for v in ("", "_implicit")]
     return out
 
 
@@ -270,7 +272,7 @@ def check_06(root: Path, p: dict) -> None:
     val = [r for r in fs if r["split"] == "val"]
     test = [r for r in fs if r["split"] == "test"]
     expected = _expected_conversions(root, p, p["binary_K_list"], p["input_modes"],
-                                     p.get("fs_input_K", [8]))
+                                     p.get("fs_input_K", [8]), p["jra_specs"])
     assert sorted((r["code"], r["K"], r["input_mode"]) for r in val) == sorted(expected)
     _rows_ok(val, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_val"])
