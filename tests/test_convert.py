@@ -362,7 +362,7 @@ def test_disagreements_name_margin_logit_shift_and_first_layer():
     d = disagreements(sim, eq)
     assert len(d) == 1 and d[0]["image"] == 1 and d[0]["first_layer_count_diff"] == "b"
     assert d[0]["equivalent_top2_margin"] == pytest.approx(0.1)
-    assert d[0]["max_abs_logit_diff"] == pytest.approx(0.2)
+    assert d[0]["max_abs_logit_diff"] == pytest.approx(0.2) and d[0]["explained"]
 
 
 @pytest.mark.parametrize("improved", [False, True])

@@ -278,16 +278,21 @@ def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
                   ) -> list[dict[str, Any]]:
     """The images where the simulator and the FS-equivalent model predict different classes
     (at most ``max_items``), each with what explains it: the equivalent model's margin between
-    its top two logits, the largest logit difference between the two, and the first layer
-    whose spike count differs (a neuron within float32 rounding of a threshold there flips
-    one spike; the flip moves later inputs by that spike's weight)."""
+    its top two logits, the largest logit difference between the two, the first layer whose
+    spike count differs (a neuron within float32 rounding of a threshold there flips one
+    spike; the flip moves later inputs by that spike's weight) and ``explained``: a spike
+    count differs and the logits moved enough to swap the top two (margin <= twice the
+    largest logit difference)."""
     out = []
     for i in np.flatnonzero(sim["logits"].argmax(1) != eq["logits"].argmax(1))[:max_items]:
         top2 = np.sort(eq["logits"][i])[-2:]
         diff = np.flatnonzero(sim["spikes"][i] != eq["spikes"][i])
-        out.append({"image": int(i), "equivalent_top2_margin": float(top2[1] - top2[0]),
-                    "max_abs_logit_diff": float(np.abs(sim["logits"][i] - eq["logits"][i]).max()),
-                    "first_layer_count_diff": sim["layer_names"][diff[0]] if len(diff) else None})
+        margin = float(top2[1] - top2[0])
+        shift = float(np.abs(sim["logits"][i] - eq["logits"][i]).max())
+        out.append({"image": int(i), "equivalent_top2_margin": margin,
+                    "max_abs_logit_diff": shift,
+                    "first_layer_count_diff": sim["layer_names"][diff[0]] if len(diff) else None,
+                    "explained": bool(len(diff) and margin <= 2 * shift)})
     return out
 
 
