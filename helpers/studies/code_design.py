@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from helpers.ann.preactivations import model_preactivations
@@ -105,3 +106,29 @@ def spike_code_study(model_name: str, models_dir, codes_dir, data: Splits, *, ma
             "scales": scales, "rows": pd.concat([rows, bound]).to_dict(orient="records"),
             "reference": ref.to_dict(), "bound_gaps": bound_gaps(net, float(ref["mse"])),
             "jra_reproduction": jra_reproduction()}
+
+
+def smooth_code_study(models: dict[str, str], models_dir, codes_dir, data: Splits, *,
+                      K_list, lambdas, max_per_layer: int, fit_kwargs: dict, seed: int
+                      ) -> tuple[dict[str, Any], list[codes.FSCode]]:
+    """Codes that spend few spikes on smooth activations (``models``: activation ("silu",
+    "sigmoid") -> network name in ``models_dir``): per network, density fits and
+    offset-folded pairs for every K and spike price (:func:`helpers.fs.design.smooth_candidates`,
+    designed on calibration pre-activations) beside the published and notebook-02 codes in
+    ``codes_dir``, each measured per layer on validation pre-activations (error, spikes, spike
+    bound). Returns ``(results, candidates)``: results ``{"rows": [...], "protocol": ...}``
+    (rows with ``activation`` and ``model``), the candidates to save."""
+    rows, saved = [], []
+    for act, name in models.items():
+        pre = model_preactivations(models_dir, name, data.x_calib, data.x_val, max_per_layer, seed)
+        cal = np.concatenate(list(pre["calib"].values()))
+        cands = design.smooth_candidates(act, cal, K_list, lambdas, seed=seed, **fit_kwargs)
+        uniform = [c for c in codes.saved_codes_for(act, codes_dir) if "density" not in c.name]
+        r = design.evaluate_per_layer(uniform + cands, pre["val"], {k: 1.0 for k in pre["val"]},
+                                      pre["sizes"], activation=act)
+        rows += r.assign(activation=act, model=name).to_dict(orient="records")
+        saved += cands
+    return {"protocol": {"models": models, "n_calib": len(data.y_calib),
+                         "n_val": len(data.y_val), "splits": data.describe(),
+                         "K_list": list(K_list), "lambdas": list(lambdas)},
+            "rows": rows}, saved
