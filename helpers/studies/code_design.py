@@ -121,6 +121,8 @@ def smooth_code_study(models: dict[str, str], models_dir, codes_dir, data: Split
     rows, saved = [], []
     for act, name in models.items():
         pre = model_preactivations(models_dir, name, data.x_calib, data.x_val, max_per_layer, seed)
+        if pre is None:                   # message printed: the network is not trained yet
+            continue
         cal = np.concatenate(list(pre["calib"].values()))
         cands = design.smooth_candidates(act, cal, K_list, lambdas, seed=seed, **fit_kwargs)
         uniform = [c for c in codes.saved_codes_for(act, codes_dir) if "density" not in c.name]
