@@ -169,7 +169,8 @@ def test_offset_code_fit_save_and_load_round_trip(tmp_path):
     """fit_offset_code fits both halves on the two sides of real-looking inputs; the pair is
     saved as one code file and loads back as an offset code with the same outputs."""
     from helpers.fs.neuron import FSCode
-    from helpers.fs.offset import OffsetCode, fit_offset_code, offset_numpy
+    from helpers.fs.fitting import fit_offset_code
+    from helpers.fs.offset import OffsetCode, offset_numpy
 
     x = np.random.default_rng(0).normal(0.3, 1.5, 4000)
     code = fit_offset_code("sigmoid", 4, x, restarts=1, steps=80, progress=False, seed=0)

@@ -184,7 +184,7 @@ def smooth_candidates(activation: str, calib: np.ndarray, K_list, lambdas, *,
     ``calib``, for every K in ``K_list`` and spike price λ in ``lambdas`` (MSE units per mean
     spike): plain density fits (``<act>_density[_lam<λ>]_K<K>``) and offset-folded pairs
     (``offset_<act>[_lam<λ>]_K<K>``, :mod:`helpers.fs.offset`: no spikes at rest)."""
-    from helpers.fs.offset import fit_offset_code
+    from helpers.fs.fitting import fit_offset_code
 
     cal = np.asarray(calib, dtype=np.float64).ravel()
     x, w = density_grid(cal, bins=1500)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from helpers.fs import activations
 from helpers.fs.codes import binary
 from helpers.fs.measure import evaluate, spike_patterns, weighted_lstsq_d
 from helpers.fs.neuron import FSCode
+from helpers.fs.offset import OffsetCode, half_targets, offset_code
 from helpers.seeding import DEFAULT_SEED
 
 
@@ -224,3 +225,27 @@ def _fit_mismatch(code: FSCode, fit_kwargs: dict) -> str:
         if not np.allclose(code.x_range, (lo, hi)):
             diff.append(f"x_range: saved {list(code.x_range)} -> asked {[lo, hi]}")
     return "; ".join(diff)
+
+
+def fit_offset_code(activation: str, K: int, x: np.ndarray, weights: np.ndarray | None = None,
+                    *, lam: float = 0.0, name: str | None = None, **fit_kwargs: Any
+                    ) -> OffsetCode:
+    """Fit both halves of an offset-folded ``activation`` code with ``K`` steps on inputs
+    ``x`` (a layer's real pre-activations, or a grid) and their ``weights``: f⁺ on the
+    non-negative inputs, f⁻ on the negated negative ones, each with spike price ``lam`` (the
+    share of inputs on each side weights its spikes like everywhere else). ``fit_kwargs``:
+    as for :func:`helpers.fs.fitting.fit_code`."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64).ravel()
+    o, pos, neg = half_targets(activation)
+    halves = []
+    for side, target, xs, ws in (("positive", pos, x[x >= 0], w[x >= 0]),
+                                 ("negative", neg, -x[x < 0], w[x < 0])):
+        if xs.size == 0:
+            raise ValueError(f"no {side} inputs to fit the {side} half of {activation!r} on; "
+                             "pass inputs on both sides of 0")
+        halves.append(fit_code(target, K, x=np.concatenate([[0.0], xs]),
+                               weights=np.concatenate([[0.0], ws]), lam=lam,
+                               activation=activation, **fit_kwargs).code)
+    lam_tag = f"_lam{lam:g}" if lam else ""
+    return offset_code(name or f"offset_{activation}{lam_tag}_K{K}", activation, *halves, o)

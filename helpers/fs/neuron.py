@@ -103,8 +103,6 @@ class FSCode:
             raise CodeError(f"code JSON is missing keys {missing}")
         name, K = obj.pop("name"), obj.pop("K")
         if cls is FSCode and obj.get("family") == "offset":    # a pair of neurons
-            from helpers.fs.offset import OffsetCode
-
             cls = OffsetCode
         code = cls(name, obj.pop("activation"), obj.pop("h"), obj.pop("T"), obj.pop("d"),
                    obj.pop("x_range", None), obj)
@@ -143,6 +141,38 @@ class FSCode:
         return FSCode(self.name, self.activation, self.h * s, self.T * s, self.d * s,
                       None if self.x_range is None else (self.x_range[0] * s,
                                                          self.x_range[1] * s), self.meta)
+
+
+@dataclass(frozen=True)
+class OffsetCode(FSCode):
+    """An offset-folded code: ``h, T, d`` are the positive half's code (neurons on x),
+    ``meta['negative']`` the negative half's (neurons on −x, a code dict), ``meta['offset']``
+    the constant moved to the next layer (see :mod:`helpers.fs.offset`). ``K``: the longer
+    half's steps."""
+
+    @property
+    def negative(self) -> FSCode:
+        return FSCode.from_dict(self.meta["negative"])
+
+    @property
+    def offset(self) -> float:
+        return float(self.meta["offset"])
+
+    @property
+    def K(self) -> int:
+        return max(len(self.h), int(self.meta["negative"]["K"]))
+
+    def with_meta(self, **meta: Any) -> "OffsetCode":
+        return OffsetCode(self.name, self.activation, self.h, self.T, self.d, self.x_range,
+                          {**self.meta, **meta})
+
+    def renamed(self, name: str) -> "OffsetCode":
+        return OffsetCode(name, self.activation, self.h, self.T, self.d, self.x_range, self.meta)
+
+    def scaled(self, s: float) -> "OffsetCode":
+        pos, neg = FSCode.scaled(self, s), self.negative.scaled(s)
+        return OffsetCode(self.name, self.activation, pos.h, pos.T, pos.d, pos.x_range,
+                          {**self.meta, "negative": neg.to_dict(), "offset": self.offset * s})
 
 
 #: Activations whose codes encode a non-negative magnitude: thresholds and resets must be >= 0.

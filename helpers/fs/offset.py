@@ -10,18 +10,21 @@ exact when f(x) ≥ o for x ≥ 0 and f(x) ≤ o for x ≤ 0 (true for both). Th
 moves out of the neuron: the converter adds it to the layer's output as a constant input of
 the next layer (a bias map, exact at padded borders), and a *pair* of FS neurons sends the
 signed remainder: one on x with a code for f⁺, one on −x with a code for f⁻. A neuron at
-rest (x near 0) sends no spike. :class:`OffsetCode` holds both codes and the offset.
+rest (x near 0) sends no spike. :class:`OffsetCode` (defined with the other codes in
+:mod:`helpers.fs.neuron`) holds both codes and the offset; :func:`helpers.fs.fitting.
+fit_offset_code` fits them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from helpers.fs import activations
-from helpers.fs.neuron import FSCode, fs_numpy
+from helpers.fs.neuron import FSCode, OffsetCode, fs_numpy
+
+__all__ = ["OffsetCode", "half_targets", "offset_code", "offset_numpy"]
 
 
 def half_targets(activation: str) -> tuple[float, Callable, Callable]:
@@ -38,37 +41,6 @@ def half_targets(activation: str) -> tuple[float, Callable, Callable]:
         return np.where(y >= 0, np.maximum(o - f(-y), 0.0), 0.0)
 
     return o, pos, neg
-
-
-@dataclass(frozen=True)
-class OffsetCode(FSCode):
-    """An offset-folded code: ``h, T, d`` are the positive half's code (neurons on x),
-    ``meta['negative']`` the negative half's (neurons on −x, a code dict), ``meta['offset']``
-    the constant moved to the next layer. ``K``: the longer half's steps."""
-
-    @property
-    def negative(self) -> FSCode:
-        return FSCode.from_dict(self.meta["negative"])
-
-    @property
-    def offset(self) -> float:
-        return float(self.meta["offset"])
-
-    @property
-    def K(self) -> int:
-        return max(len(self.h), int(self.meta["negative"]["K"]))
-
-    def with_meta(self, **meta: Any) -> "OffsetCode":
-        return OffsetCode(self.name, self.activation, self.h, self.T, self.d, self.x_range,
-                          {**self.meta, **meta})
-
-    def renamed(self, name: str) -> "OffsetCode":
-        return OffsetCode(name, self.activation, self.h, self.T, self.d, self.x_range, self.meta)
-
-    def scaled(self, s: float) -> "OffsetCode":
-        pos, neg = FSCode.scaled(self, s), self.negative.scaled(s)
-        return OffsetCode(self.name, self.activation, pos.h, pos.T, pos.d, pos.x_range,
-                          {**self.meta, "negative": neg.to_dict(), "offset": self.offset * s})
 
 
 def offset_code(name: str, activation: str, positive: FSCode, negative: FSCode,
@@ -89,29 +61,3 @@ def offset_numpy(x: np.ndarray, code: OffsetCode) -> tuple[np.ndarray, np.ndarra
     out_p, z_p = fs_numpy(x, code)
     out_n, z_n = fs_numpy(-x, code.negative)
     return code.offset + out_p - out_n, z_p + z_n
-
-
-def fit_offset_code(activation: str, K: int, x: np.ndarray, weights: np.ndarray | None = None,
-                    *, lam: float = 0.0, name: str | None = None, **fit_kwargs: Any
-                    ) -> OffsetCode:
-    """Fit both halves of an offset-folded ``activation`` code with ``K`` steps on inputs
-    ``x`` (a layer's real pre-activations, or a grid) and their ``weights``: f⁺ on the
-    non-negative inputs, f⁻ on the negated negative ones, each with spike price ``lam`` (the
-    share of inputs on each side weights its spikes like everywhere else). ``fit_kwargs``:
-    as for :func:`helpers.fs.fitting.fit_code`."""
-    from helpers.fs.fitting import fit_code
-
-    x = np.asarray(x, dtype=np.float64).ravel()
-    w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64).ravel()
-    o, pos, neg = half_targets(activation)
-    halves = []
-    for side, target, xs, ws in (("positive", pos, x[x >= 0], w[x >= 0]),
-                                 ("negative", neg, -x[x < 0], w[x < 0])):
-        if xs.size == 0:
-            raise ValueError(f"no {side} inputs to fit the {side} half of {activation!r} on; "
-                             "pass inputs on both sides of 0")
-        halves.append(fit_code(target, K, x=np.concatenate([[0.0], xs]),
-                               weights=np.concatenate([[0.0], ws]), lam=lam,
-                               activation=activation, **fit_kwargs).code)
-    lam_tag = f"_lam{lam:g}" if lam else ""
-    return offset_code(name or f"offset_{activation}{lam_tag}_K{K}", activation, *halves, o)
