@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
 from helpers.report.poster import (MissingResults, PosterError, Sources, _cifar_headline,
                                    _energy_headline, _genn_headline, _imagenet_headline)
@@ -45,10 +46,19 @@ def question(src: Sources) -> Section:
 
 
 def neuron(src: Sources) -> Section:
-    return Section("The FS neuron", [
-        "Each step the voltage meets a threshold T(t); a spike subtracts h(t) and adds d(t) "
-        "to the output. The binary code sends a value's bits; ours fit T, h, d to the values "
-        "a layer really receives."], "fs_neuron", 4.4)
+    text = ["Each step the voltage meets a threshold T(t); a spike subtracts h(t) and adds "
+            "d(t) to the output. The binary code sends a value's bits; ours fit T, h, d to the "
+            "values a layer really receives."]
+    try:
+        code = src.code("binary_K10")
+    except MissingResults:
+        return Section("The FS neuron", text, "fs_neuron", 4.4)
+    tr = fs_trace(6.3, code)
+    bits = "".join(str(int(z)) for z in tr["z"])
+    text.append(f"Example: 6.3 with the binary code (K = {code.K}, α = {2 * code.T[0]:g}) is "
+                f"sent as {bits} — {int(tr['z'].sum())} spikes — and read as "
+                f"{float(tr['out'][-1]):.3f}.")
+    return Section("The FS neuron", text, "fs_neuron", 4.4)
 
 
 def codes(src: Sources) -> Section:
