@@ -184,6 +184,7 @@ def publish_executed(executed: Path, dest_dir: Path = PUBLISHED_DIR, root: Path 
             continue
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.execution_count = None         # numbered like the source notebook's cells
+            cell.id = "injected-parameters"     # papermill draws a random id each run
             continue
         count += 1
         cell.execution_count = count

@@ -500,15 +500,19 @@ def test_reader_copy_is_deterministic_and_has_no_machine_paths(tmp_path, monkeyp
                  nbformat.v4.new_output("stream", name="stderr", text="100%|##| 3/3 [00:01]\n"),
                  nbformat.v4.new_output("display_data", data={
                      "application/vnd.jupyter.widget-view+json": {"model_id": "abc"}})]
+    inj = nbformat.v4.new_code_cell("output_root = 'x'")
+    inj.metadata["tags"] = ["injected-parameters"]
     b = nbformat.v4.new_code_cell("x", execution_count=3)
     b.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "<F at 0x7f3a>"},
                                         execution_count=3)]
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"), a, b]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), inj, a, b]
     src = tmp_path / "01_x.ipynb"
     nbformat.write(nb, str(src))
     out = nbformat.read(publish_executed(src, tmp_path / "pub"), as_version=4)
     assert "papermill" not in out.metadata and "execution" not in out.cells[1].metadata
-    assert [c.execution_count for c in out.cells[1:]] == [1, 2]
+    assert [c.execution_count for c in out.cells[1:]] == [None, 1, 2]
+    assert out.cells[1].id == "injected-parameters"        # papermill's id is random
+    out.cells = out.cells[:1] + out.cells[2:]
     assert out.cells[1].outputs == [nbformat.v4.new_output(
         "stream", name="stdout", text="re-using data/results/x.json\n"
                                       "CIFAR-10 from $CIFAR10_DIR\n")]
