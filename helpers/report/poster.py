@@ -240,8 +240,13 @@ def mlgenn_anchors(src: Sources) -> list[dict]:
         return []
     own = rows[rows.backend.str.endswith("mlGeNN FewSpike")]
     return [{"x": float(r.mean_spikes_per_neuron), "y": 100 * float(r.accuracy),
-             "label": f"mlGeNN FewSpike, K = {r.K} ({model_label(r.model)}; measured here)"}
+             "label": f"mlGeNN FewSpike, K = {r.K} (measured here; {_short_model(r.model)})"}
             for r in own.itertuples()]
+
+
+def _short_model(model: str) -> str:
+    """The network an mlGeNN anchor ran on, briefly (mlGeNN's converter needs one without BN)."""
+    return "no-BN network" if model.endswith("_nobn") else model_label(model)
 
 
 def panel_accuracy_vs_spikes(src: Sources, fig: plt.Figure) -> None:
@@ -267,7 +272,8 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
     if ft.empty:
         raise MissingResults("cifar10.json has no fine-tuned rows (run notebooks 04 and 06)")
     name = src.relu(test[~finetuned_mask(test)].model)
-    post = test[(test.model == name) & (test.input_mode == "analog") & ~finetuned_mask(test)]
+    post = test[(test.model == name) & (test.input_mode == "analog") & ~finetuned_mask(test)
+                & ~test.family.isin(["jra_fp", "jra_fp_improved"])]    # (notebook 06 has them)
     rate = rows[(rows.method == "rate") & (rows.model == name)]
     axes = fig.subplots(1, 2)
     plot_finetune_pareto(post, ft, axes[0], axes[1], ann_accuracy=post.ann_accuracy.iloc[0],
