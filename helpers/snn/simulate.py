@@ -82,6 +82,21 @@ def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Mo
     return tf.keras.Model(inp, outs), targets
 
 
+def _deliver(model, frames: list, accs: list) -> list:
+    """The S spike frames ``(B, ...)`` of a window through the source's synapses ``model`` as
+    one batch of S*B, each target's increments added to its input ``accs`` step by step, in
+    step order (inside a compiled window function)."""
+    S, B = len(frames), tf.shape(frames[0])[0]
+    incs = model(tf.concat(frames, 0))
+    new = []
+    for acc, o in zip(accs, incs if isinstance(incs, (list, tuple)) else [incs]):
+        o = tf.reshape(o, tf.concat([[S, B], tf.shape(o)[1:]], 0))
+        for t in range(S):
+            acc = acc + o[t]
+        new.append(acc)
+    return new
+
+
 def _window_fn(model: tf.keras.Model, codes: list[tuple[np.ndarray, ...]]):
     """One FS layer's window as a compiled function ``(start, accs, r) -> (accs, counts,
     raster)``: the K steps of its neurons from membrane ``start`` ``(B, ...)`` (``z =
@@ -106,14 +121,7 @@ def _window_fn(model: tf.keras.Model, codes: list[tuple[np.ndarray, ...]]):
             frames.append(d[0][t] * zs[0] - d[1][t] * zs[1] if signed else d[0][t] * zs[0])
             counts += tf.add_n([tf.reduce_sum(tf.reshape(z, [B, -1]), 1) for z in zs])
             raster.append(tf.concat([tf.reshape(z[r], [-1]) for z in zs], 0) > 0)
-        incs = model(tf.concat(frames, 0))
-        new = []
-        for a, o in zip(accs, incs if isinstance(incs, (list, tuple)) else [incs]):
-            o = tf.reshape(o, tf.concat([[K, B], tf.shape(o)[1:]], 0))
-            for t in range(K):
-                a = a + o[t]
-            new.append(a)
-        return new, counts, tf.stack(raster)
+        return _deliver(model, frames, accs), counts, tf.stack(raster)
 
     return run
 
@@ -163,15 +171,7 @@ def _jra_window_fn(model: tf.keras.Model, code: JRACode):
             frames.append((t * g_syn) * z)
             counts += tf.reduce_sum(tf.reshape(z, [B, -1]), 1)
             raster.append(tf.reshape(z[r], [-1]) > 0)
-        incs = model(tf.concat(frames, 0))
-        S = len(frames)
-        new = []
-        for acc, o in zip(accs, incs if isinstance(incs, (list, tuple)) else [incs]):
-            o = tf.reshape(o, tf.concat([[S, B], tf.shape(o)[1:]], 0))
-            for t in range(S):
-                acc = acc + o[t]
-            new.append(acc)
-        return new, counts, tf.stack(raster)
+        return _deliver(model, frames, accs), counts, tf.stack(raster)
 
     return run
 
