@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
@@ -209,8 +208,3 @@ SECTIONS: tuple[tuple[str, Callable[[Sources], Section]], ...] = (
 def story(src: Sources) -> dict[str, Section]:
     """Every section of the poster, keyed as in :data:`SECTIONS`."""
     return {key: build(src) for key, build in SECTIONS}
-
-
-def numbers_used(sections: dict[str, Section]) -> dict[str, Any]:
-    """The section texts as one string per key (for tests that look for numbers)."""
-    return {k: " ".join(s.paragraphs) for k, s in sections.items()}

@@ -297,12 +297,11 @@ def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
 
 
 def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
-              batch_size: int = 250, progress: bool = True,
-              simulator: EventSimulator | None = None) -> dict[str, Any]:
+              batch_size: int = 250, progress: bool = True) -> dict[str, Any]:
     """Compare the event-level simulation with the FS-equivalent model on images ``x``:
     same predictions, logits, spike counts (in total, per image and layer, per image) and
     the disagreements (:func:`disagreements`)."""
-    sim = (simulator or EventSimulator(net))(x, batch_size, progress=progress)
+    sim = simulate(net, x, batch_size, progress=progress)
     eq = net.run(x, batch_size)
     p_sim, p_eq = sim["logits"].argmax(1), eq["logits"].argmax(1)
     equal = sim["spikes"] == eq["spikes"]
