@@ -13,8 +13,8 @@ from helpers.snn.convert import code_input_scale, convert
 from helpers.snn.energy import ann_macs, energy, energy_table, layer_macs
 from helpers.snn.graph import UnsupportedLayerError, fold_batchnorm, model_graph
 from helpers.snn.rate import rate_simulate
-from helpers.snn.simulate import (EventSimulator, agreement, disagreements, max_batch,
-                                 simulate)
+from helpers.snn.simulate import (EventSimulator, agreement, dendrite_models, disagreements,
+                                 max_batch, simulate)
 
 L = tf.keras.layers
 
@@ -131,14 +131,30 @@ def test_simulator_equals_equivalent_model_on_random_networks(seed, mode):
     x = _images(24, (12, 12, 3), seed)
     net = convert(m, codes.geometric(6, 1.0, 2.0, True), x, input_mode=mode,
                   scale=["max", "percentile"][seed % 2])
-    a = agreement(net, x, progress=False)
-    assert a["same_prediction"] == 1.0
-    # float32 sums in a different order can move a neuron across a threshold (one spike
-    # more or less, ~1e-5 of all spikes); each such flip shifts a logit by one spike's weight
+    # summed delivery adds in the FS-equivalent model's order: bit for bit
+    sim, eq = simulate(net, x, progress=False), net.run(x)
+    np.testing.assert_array_equal(sim["spikes"], eq["spikes"])
+    np.testing.assert_array_equal(sim["logits"], eq["logits"])
+    a = agreement(net, x, progress=False, delivery="per_step")
+    assert a["same_prediction"] == 1.0 and a["delivery"] == "per_step"
+    # per step, float32 sums in another order can move a neuron across a threshold (one
+    # spike more or less, ~1e-5 of all spikes); each flip shifts a logit by one spike's weight
     assert a["spike_count_rel_diff"] < 1e-3
     assert a["max_abs_logit_diff"] <= 2e-2 * max(1.0, a["max_abs_logit"])
     stages = [i.stage for i in net.layers]
     assert a["latency_timesteps"] == (max(stages) + 1) * 6
+
+
+def test_dendrites_reach_back_to_the_sources_of_each_layer():
+    """In the random net the block's output neurons (after Add([a, conv(b)])) get input from
+    layers a and b; b from a; the read-out from the output neurons; the first layer from the
+    image (slot 0)."""
+    m = _random_net(0)
+    net = convert(m, codes.binary(4, 1.0), _images(8, (12, 12, 3)))
+    needs = [need for _, need in dendrite_models(net)]
+    assert needs == [[0], [1], [1, 2], [3]]
+    with pytest.raises(ValueError, match="unknown delivery 'exact'.*summed"):
+        EventSimulator(net, "exact")
 
 
 def test_simulator_with_fitted_silu_code():
@@ -394,7 +410,9 @@ def test_jra_code_simulated_on_a_random_network():
     m = _random_net(4)
     x = _images(16, (12, 12, 3), 4)
     net = convert(m, jra_code(3, 2, 1.0, True), x)
-    a = agreement(net, x, progress=False)
+    a = agreement(net, x, progress=False)       # summed: the synaptic gain state, bit for bit
+    assert a["max_abs_logit_diff"] == 0.0 and a["images_all_counts_equal"] == 1.0
+    a = agreement(net, x, progress=False, delivery="per_step")
     assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
     assert a["latency_timesteps"] == (max(i.stage for i in net.layers) + 1) * 5
 
@@ -455,4 +473,6 @@ def test_offset_folded_sigmoid_network_matches_simulator_and_padding(monkeypatch
     r = net.run(x)
     np.testing.assert_allclose(r["logits"], ref(x).numpy(), rtol=1e-4, atol=1e-4)
     a = agreement(net, x, progress=False)
+    assert a["max_abs_logit_diff"] == 0.0 and a["images_all_counts_equal"] == 1.0
+    a = agreement(net, x, progress=False, delivery="per_step")
     assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3

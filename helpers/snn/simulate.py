@@ -9,11 +9,22 @@ it). When the window opens, the neuron starts from the integrated input and runs
 ``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
 Latency is ``(last stage + 1) * K`` steps and grows with depth.
 
-Synaptic work is event-driven: a source's synapses (its outgoing convolutions only) run on
-the steps in which it fired, and the spike frames of its window go through them as one
-batched call (steps x images); the targets integrate the increments step by step, in step
-order. Every source's window closes before any of its targets' windows opens (pipelined
-stages), so the simulation runs layer by layer in stage order.
+Synaptic work is event-driven: a source's synapses (its outgoing convolutions only) run once
+per window, on the steps in which it fired. Two deliveries, the same spikes in exact
+arithmetic (the synapses are linear and every source's window closes before any of its
+targets' windows opens -- pipelined stages -- so a target has all of a window's input before
+it fires):
+
+* ``"summed"`` (default): the window's weighted spikes ``Σ_t d(t) z(t)`` (the JRA gain state
+  applied, a signed pair's two trains subtracted), summed in step order, cross the synapses as
+  one frame. The additions happen in the FS-equivalent model's order, so spikes and logits
+  match it bit for bit except where a residual add sums its inputs in another order; any
+  difference left is a semantic one. Synaptic work: one frame per source and window.
+* ``"per_step"``: each step's frame ``d(t) z(t)`` crosses the synapses (all K as one batch of
+  K x images) and the targets add the K increments in step order, as GeNN does. Float32
+  rounding of the K partial sums can move a neuron within ~1e-6 of a threshold across it.
+
+The simulation runs layer by layer in stage order.
 
 The result must equal :meth:`helpers.snn.network.FSNetwork.run` (identical predictions, logits
 equal to float tolerance): the evidence that the FS network is a spiking network and not an
@@ -82,10 +93,45 @@ def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Mo
     return tf.keras.Model(inp, outs), targets
 
 
+#: The ways a window's weighted spikes reach the targets (see the module docstring).
+DELIVERIES = ("summed", "per_step")
+
+
+def _check_delivery(delivery: str) -> None:
+    if delivery not in DELIVERIES:
+        raise ValueError(f"unknown delivery {delivery!r}: use one of {DELIVERIES}")
+
+
+def dendrite_models(net: FSNetwork) -> list[tuple[tf.keras.Model, list[int]]]:
+    """The synapses *into* each FS layer (graph order, the FS-encoded input excluded) and into
+    the read-out (last): a model from the window outputs of the sources it reaches back to
+    (through convolutions, pooling and adds, with biases and folded offsets) to its input
+    current, and the slots of those sources (0: the image or its FS-encoded frame; 1 + i:
+    the i-th FS layer). Summed delivery runs each once per window, with the FS-equivalent
+    model's operations in its order."""
+    cut = affine_model(net)
+    nodes = {n.name: n for n in net.graph}
+    fs = [n.name for n in net.graph if n.is_fs]
+
+    def slots(name: str) -> set[int]:
+        n = nodes[name]
+        if n.kind == "input":
+            return {0}
+        if n.is_fs:
+            return {1 + fs.index(name)}
+        return set().union(*(slots(i) for i in n.inputs))
+
+    out = []
+    for k, name in enumerate(fs + [output_name(net.graph)]):
+        need = sorted(set().union(*(slots(i) for i in nodes[name].inputs)))
+        out.append((tf.keras.Model([cut.inputs[s] for s in need], cut.outputs[k]), need))
+    return out
+
+
 def _deliver(model, frames: list, accs: list) -> list:
-    """The S spike frames ``(B, ...)`` of a window through the source's synapses ``model`` as
-    one batch of S*B, each target's increments added to its input ``accs`` step by step, in
-    step order (inside a compiled window function)."""
+    """Per-step delivery: the K spike frames ``(B, ...)`` of a window through the source's
+    synapses ``model`` as one batch of K*B, each target's increments added to its input
+    ``accs`` step by step, in step order (inside a compiled window function)."""
     S, B = len(frames), tf.shape(frames[0])[0]
     incs = model(tf.concat(frames, 0))
     new = []
@@ -97,37 +143,36 @@ def _deliver(model, frames: list, accs: list) -> list:
     return new
 
 
-def _window_fn(model: tf.keras.Model, codes: list[tuple[np.ndarray, ...]]):
-    """One FS layer's window as a compiled function ``(start, accs, r) -> (accs, counts,
-    raster)``: the K steps of its neurons from membrane ``start`` ``(B, ...)`` (``z =
-    Θ(v - T(t))`` as ``v >= T(t)``, the FS-equivalent model's test; ``v -= h(t) z``) --
-    ``codes``: the ``(h, T, d)`` of the neurons on ``start`` and, for a signed pair, of
-    those on ``-start`` --, the weighted spike frames ``d(t) z(t)`` (the second neuron's
-    negative) of all K steps through the source's synapses ``model`` as one batch of K*B,
-    and the increments integrated step by step, in step order, into the targets' inputs
-    ``accs``. Also returns the spikes per image ``(B,)`` and image ``r``'s spikes
-    ``(K, n_neurons)``."""
+def _fs_steps(codes: list[tuple[np.ndarray, ...]]):
+    """One FS layer's K steps as a function ``(start, r) -> (frames, window, counts,
+    raster)``: its neurons from membrane ``start`` ``(B, ...)`` (``z = Θ(v - T(t))`` as ``v >=
+    T(t)``, the FS-equivalent model's test; ``v -= h(t) z``) -- ``codes``: the ``(h, T, d)``
+    of the neurons on ``start`` and, for a signed pair, of those on ``-start``. Returns the
+    weighted spike frames ``d(t) z(t)`` of each step (the second neuron's negative), their sum
+    over the window (each neuron's train summed in step order, then the pair subtracted), the
+    spikes per image ``(B,)`` and image ``r``'s spikes ``(K, n_neurons)``."""
     h, T, d = ([tf.constant(c[k], tf.float32) for c in codes] for k in range(3))
     K, signed = len(codes[0][0]), len(codes) == 2
 
-    @tf.function(reduce_retracing=True)
-    def run(start, accs, r):
+    def steps(start, r):
         B = tf.shape(start)[0]
         v = [start, -start] if signed else [start]
+        sums = [tf.zeros_like(start) for _ in v]
         frames, counts, raster = [], tf.zeros([B]), []
         for t in range(K):
             zs = [tf.cast(vv >= T[i][t], tf.float32) for i, vv in enumerate(v)]
             v = [vv - h[i][t] * z for i, (vv, z) in enumerate(zip(v, zs))]
+            sums = [s + d[i][t] * z for i, (s, z) in enumerate(zip(sums, zs))]
             frames.append(d[0][t] * zs[0] - d[1][t] * zs[1] if signed else d[0][t] * zs[0])
             counts += tf.add_n([tf.reduce_sum(tf.reshape(z, [B, -1]), 1) for z in zs])
             raster.append(tf.concat([tf.reshape(z[r], [-1]) for z in zs], 0) > 0)
-        return _deliver(model, frames, accs), counts, tf.stack(raster)
+        return frames, sums[0] - sums[1] if signed else sums[0], counts, tf.stack(raster)
 
-    return run
+    return steps
 
 
-def _jra_window_fn(model: tf.keras.Model, code: JRACode):
-    """:func:`_window_fn` for a layer of JRA floating-point neurons (:mod:`helpers.fs.jra`).
+def _jra_steps(code: JRACode):
+    """:func:`_fs_steps` for a layer of JRA floating-point neurons (:mod:`helpers.fs.jra`).
 
     Neuron: its membrane saturates at alpha; during the ``elim`` exponent steps it tests
     ``v >= alpha 2^(c - e_max)`` for a candidate exponent ``c`` (a binary search, MSB first;
@@ -135,7 +180,9 @@ def _jra_window_fn(model: tf.keras.Model, code: JRACode):
     the mantissa steps with thresholds ``T_i g`` scaled by its gain ``g = 2^-e``. Synapse: the
     exponent spikes carry no current; they set a gain state per presynaptic neuron (the
     exponent decoded from the received bits), which scales every later mantissa spike's
-    weight ``d_i`` (improved: the state also delivers the implicit leading ``alpha g``)."""
+    weight ``d_i`` (improved: the state also delivers the implicit leading ``alpha g``, the
+    first frame). The gains are powers of two, so the window sum (implicit part + the
+    gain-scaled mantissa spikes) adds in the FS-equivalent model's order exactly."""
     f32, elim, e_max = np.float32, code.elim, 2 ** code.elim - 1
     a = f32(code.alpha)
     thresholds = tf.constant(a * np.exp2(np.arange(e_max + 1) - e_max).astype(f32))
@@ -145,8 +192,7 @@ def _jra_window_fn(model: tf.keras.Model, code: JRACode):
     def gain(e):
         return tf.gather(gains, tf.minimum(e, e_max - 1) if code.improved else e)
 
-    @tf.function(reduce_retracing=True)
-    def run(start, accs, r):
+    def steps(start, r):
         B = tf.shape(start)[0]
         v = tf.minimum(start, a)
         ep = tf.zeros_like(v, tf.int32)            # the neuron's exponent search
@@ -165,31 +211,76 @@ def _jra_window_fn(model: tf.keras.Model, code: JRACode):
         if code.improved:                          # the implicit leading one
             v = tf.where(ep >= 1, v - a * g, v)
             frames.append(tf.where(received >= 1, a * g_syn, 0.0))
+        mantissa = tf.zeros_like(v)
         for t in T:
             z = tf.cast(v >= t * g, tf.float32)
             v = v - (t * g) * z
             frames.append((t * g_syn) * z)
+            mantissa = mantissa + frames[-1]
             counts += tf.reduce_sum(tf.reshape(z, [B, -1]), 1)
             raster.append(tf.reshape(z[r], [-1]) > 0)
-        return _deliver(model, frames, accs), counts, tf.stack(raster)
+        window = frames[0] + mantissa if code.improved else mantissa
+        return frames, window, counts, tf.stack(raster)
 
-    return run
+    return steps
 
 
-def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, windows: list, spike_shapes: list[tuple],
-                    r: int | None, raster: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb``; if ``r``
-    is an index into the batch, that image's spikes are written into ``raster``.
+def _compile_window(steps, model: tf.keras.Model | None = None):
+    """One layer's window as a compiled function. Summed delivery (``model`` None): ``(start,
+    r) -> (window output, counts, raster)``; per-step delivery through the source's synapses
+    ``model``: ``(start, accs, r) -> (accs, counts, raster)``."""
+    if model is None:     # XLA, like the FS-equivalent model's neurons: the same float ops
+        @tf.function(reduce_retracing=True, jit_compile=True)
+        def summed(start, r):
+            _, window, counts, raster = steps(start, r)
+            return window, counts, raster
+        return summed
 
-    Layers run in stage order: a layer's window opens after the windows of all its sources
-    have closed, so its membrane starts from their integrated input."""
+    @tf.function(reduce_retracing=True)
+    def per_step(start, accs, r):
+        frames, _, counts, raster = steps(start, r)
+        return _deliver(model, frames, accs), counts, raster
+    return per_step
+
+
+def _stage_order(net: FSNetwork) -> list[int]:
+    """Layer indices in stage order: a layer's window opens after the windows of all its
+    sources have closed, so its membrane starts from their integrated input."""
+    return sorted(range(len(net.layers)), key=lambda j: (net.layers[j].stage, j))
+
+
+def _simulate_summed(net: FSNetwork, xb: np.ndarray, dendrites: list, windows: list,
+                     r: int | None, raster: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``(B, classes)`` and spikes per layer ``(B, L)`` of one batch ``xb`` with summed
+    delivery; if ``r`` is an index into the batch, that image's spikes go into ``raster``."""
+    has_input = net.input_mode == "fs"
+    slots: list = [tf.constant(xb)] + [None] * (len(net.layers) - has_input)
+    counts = np.zeros((len(xb), len(net.layers)))
+    for j in _stage_order(net):
+        if has_input and j == 0:
+            start = slots[0]
+        else:
+            model, need = dendrites[j - has_input]
+            start = model([slots[s] for s in need])
+        slots[j + 1 - has_input], counts[:, j], ras = windows[j](start, tf.constant(r or 0))
+        if r is not None:
+            raster[net.layers[j].name] = ras.numpy()
+    model, need = dendrites[-1]
+    return model([slots[s] for s in need]).numpy(), counts
+
+
+def _simulate_per_step(net: FSNetwork, xb: np.ndarray, affine, windows: list,
+                       spike_shapes: list[tuple], r: int | None,
+                       raster: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_simulate_summed` with per-step delivery: the targets start from their constant
+    currents (``affine`` with zero spikes) and integrate each source's increments."""
     layers, has_input = net.layers, net.input_mode == "fs"
     B = len(xb)
     zeros_a = [tf.zeros((B,) + shape) for shape in spike_shapes]
     img0 = np.zeros_like(xb) if has_input else xb
     state = list(affine([tf.constant(img0)] + zeros_a))     # FS inputs ..., logits
     counts = np.zeros((B, len(layers)))
-    for j in sorted(range(len(layers)), key=lambda j: (layers[j].stage, j)):
+    for j in _stage_order(net):
         run, targets = windows[j]
         start = tf.constant(xb) if has_input and j == 0 else state[j - has_input]
         new, counts[:, j], ras = run(start, [state[i] for i in targets], tf.constant(r or 0))
@@ -202,21 +293,41 @@ def _simulate_batch(net: FSNetwork, xb: np.ndarray, affine, windows: list, spike
 
 def max_batch(net: FSNetwork, budget_bytes: float = 1.5e9) -> int:
     """The largest batch whose biggest window (K spike frames in, K increment frames out, as
-    float32) fits in ``budget_bytes``: the memory bound of :func:`simulate`."""
+    float32; per-step delivery's worst case) fits in ``budget_bytes``: the memory bound of
+    :func:`simulate`."""
     widest = max(info.n_neurons for info in net.layers)
     return max(1, int(budget_bytes // (2 * 4 * net.K * 2 * widest)))
 
 
+def _layer_steps(info):
+    """The step function of one converted layer (:func:`_fs_steps` / :func:`_jra_steps`)."""
+    if isinstance(info.code, JRACode):
+        if info.signed:
+            raise NotImplementedError("JRA floating-point codes are for ReLU layers; "
+                                      "signed (input, bottleneck) neurons need FS codes")
+        return _jra_steps(info.code)
+    neg = info.code.negative if isinstance(info.code, OffsetCode) else info.code
+    return _fs_steps([(c.h, c.T, c.d) for c in ([info.code, neg] if info.signed else [info.code])])
+
+
 class EventSimulator:
     """The event-level simulation of ``net``, compiled once (per-layer windows, synapses) and
-    run on any number of images; :func:`simulate` is the one-call form."""
+    run on any number of images; ``delivery``: ``"summed"`` or ``"per_step"`` (module
+    docstring); :func:`simulate` is the one-call form."""
 
-    def __init__(self, net: FSNetwork):
+    def __init__(self, net: FSNetwork, delivery: str = "summed"):
+        _check_delivery(delivery)
         if any(n.kind == "mul" for n in net.graph):
             raise NotImplementedError(
                 "event-level simulation needs a purely synaptic network; this one keeps analog "
                 "products (squeeze-excite). Convert without analog_products to simulate it")
-        self.net = net
+        self.net, self.delivery = net, delivery
+        steps = [_layer_steps(info) for info in net.layers]
+        if delivery == "summed":
+            self.dendrites = [(tf.function(m, reduce_retracing=True), need)
+                              for m, need in dendrite_models(net)]
+            self.windows = [_compile_window(s) for s in steps]
+            return
         cut = affine_model(net)
         self.affine = tf.function(cut, reduce_retracing=True)
         self.spike_shapes = [tuple(t.shape[1:]) for t in cut.inputs[1:]]
@@ -225,17 +336,15 @@ class EventSimulator:
         names += [n.name for n in net.graph if n.is_fs]
         shapes = ([tuple(cut.inputs[0].shape[1:])] if fs_in else []) + self.spike_shapes
         self.windows = []
-        for info, name, shape in zip(net.layers, names, shapes):
+        for s, name, shape in zip(steps, names, shapes):
             model, targets = source_model(net, name, shape)
-            if isinstance(info.code, JRACode):
-                if info.signed:
-                    raise NotImplementedError("JRA floating-point codes are for ReLU layers; "
-                                              "signed (input, bottleneck) neurons need FS codes")
-                self.windows.append((_jra_window_fn(model, info.code), targets))
-                continue
-            neg = info.code.negative if isinstance(info.code, OffsetCode) else info.code
-            codes = [(c.h, c.T, c.d) for c in ([info.code, neg] if info.signed else [info.code])]
-            self.windows.append((_window_fn(model, codes), targets))
+            self.windows.append((_compile_window(s, model), targets))
+
+    def _batch(self, xb: np.ndarray, r: int | None, raster: dict) -> tuple[np.ndarray, np.ndarray]:
+        if self.delivery == "summed":
+            return _simulate_summed(self.net, xb, self.dendrites, self.windows, r, raster)
+        return _simulate_per_step(self.net, xb, self.affine, self.windows, self.spike_shapes,
+                                  r, raster)
 
     def __call__(self, x: np.ndarray, batch_size: int = 250, raster_image: int | None = None,
                  progress: bool = True) -> dict[str, Any]:
@@ -247,9 +356,7 @@ class EventSimulator:
         for b0 in range(0, len(x), batch_size):
             xb = np.asarray(x[b0:b0 + batch_size], dtype=np.float32)
             rec = raster_image is not None and b0 <= raster_image < b0 + len(xb)
-            logits, counts = _simulate_batch(self.net, xb, self.affine, self.windows,
-                                             self.spike_shapes,
-                                             raster_image - b0 if rec else None, raster)
+            logits, counts = self._batch(xb, raster_image - b0 if rec else None, raster)
             all_logits.append(logits)
             all_spikes.append(counts)
             bar.update(len(xb))
@@ -263,15 +370,17 @@ class EventSimulator:
 
 
 def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
-             raster_image: int | None = None, progress: bool = True) -> dict[str, Any]:
+             raster_image: int | None = None, progress: bool = True,
+             delivery: str = "summed") -> dict[str, Any]:
     """Simulate ``net`` on normalised images ``x`` ``(N, H, W, C)`` event by event.
 
     Returns ``logits`` ``(N, classes)``, ``spikes`` ``(N, L)`` (spikes per layer and image, in
     ``net.layers`` order), ``latency_timesteps`` and, if ``raster_image`` is an index into
     ``x``, ``raster``: for each layer a bool array ``(K, n_neurons)`` of that image's spikes.
     ``batch_size`` is capped by :func:`max_batch` (memory grows with K and the widest layer).
+    ``delivery``: ``"summed"`` or ``"per_step"`` (module docstring).
     """
-    return EventSimulator(net)(x, batch_size, raster_image, progress)
+    return EventSimulator(net, delivery)(x, batch_size, raster_image, progress)
 
 
 def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
@@ -297,11 +406,12 @@ def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
 
 
 def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
-              batch_size: int = 250, progress: bool = True) -> dict[str, Any]:
-    """Compare the event-level simulation with the FS-equivalent model on images ``x``:
-    same predictions, logits, spike counts (in total, per image and layer, per image) and
-    the disagreements (:func:`disagreements`)."""
-    sim = simulate(net, x, batch_size, progress=progress)
+              batch_size: int = 250, progress: bool = True, delivery: str = "summed"
+              ) -> dict[str, Any]:
+    """Compare the event-level simulation (``delivery``: see the module docstring) with the
+    FS-equivalent model on images ``x``: same predictions, logits, spike counts (in total,
+    per image and layer, per image) and the disagreements (:func:`disagreements`)."""
+    sim = simulate(net, x, batch_size, progress=progress, delivery=delivery)
     eq = net.run(x, batch_size)
     p_sim, p_eq = sim["logits"].argmax(1), eq["logits"].argmax(1)
     equal = sim["spikes"] == eq["spikes"]
@@ -314,7 +424,7 @@ def agreement(net: FSNetwork, x: np.ndarray, y: np.ndarray | None = None,
            "layer_counts_equal": float(equal.mean()),
            "images_all_counts_equal": float(equal.all(1).mean()),
            "disagreements": disagreements(sim, eq),
-           "latency_timesteps": sim["latency_timesteps"]}
+           "latency_timesteps": sim["latency_timesteps"], "delivery": delivery}
     if y is not None:
         res["accuracy_simulated"] = float(np.mean(p_sim == np.asarray(y)))
         res["accuracy_equivalent"] = float(np.mean(p_eq == np.asarray(y)))
