@@ -141,13 +141,13 @@ def test_smooth_candidates_cover_every_K_and_price_and_price_buys_spikes():
         evaluate(cands[0], near, target="sigmoid")["mean_spikes"]
 
 
-def test_smooth_code_study_measures_every_candidate_on_every_layer(tmp_path):
-    """A small sigmoid ResNet saved with its card: every candidate (published, notebook 02's,
-    density fits and offset pairs) gets a row per layer and one for the network; a network
-    that is not trained yet is skipped."""
+def test_design_smooth_measures_every_candidate_on_every_layer(tmp_path):
+    """A small sigmoid ResNet's real pre-activations: every candidate (published, density fits
+    and offset pairs) gets a row per layer and one for the network; no code spends more spikes
+    than its spike bound allows to go below; a network not trained yet gives no pre-activations."""
+    from helpers.ann.preactivations import model_preactivations
     from helpers.ann.resnet import resnet_cifar, save_card, save_model
-    from helpers.data import Splits
-    from helpers.studies.code_design import smooth_code_study
+    from helpers.fs.design import design_smooth
 
     tf.keras.utils.set_random_seed(0)
     m = resnet_cifar(8, "sigmoid", width=4, name="tiny_sigmoid")
@@ -155,20 +155,17 @@ def test_smooth_code_study_measures_every_candidate_on_every_layer(tmp_path):
     save_card({"name": "tiny_sigmoid", "activation": "sigmoid", "test_accuracy": 0.1,
                "epochs": 0, "params": m.count_params(), "train_seconds": 0.0, "seed": 0,
                "preprocessing": {"mean": [120.0] * 3, "std": [60.0] * 3}}, tmp_path)
-    codes.sm_published("sigmoid").save(tmp_path / "codes")
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
-    y = np.zeros(16, np.int64)
-    data = Splits(x[:8], y[:8], x[8:], y[8:], x[:0], y[:0], tmp_path)
-    res, saved = smooth_code_study({"sigmoid": "tiny_sigmoid", "silu": "not_trained"}, tmp_path,
-                                   tmp_path / "codes", data, K_list=[3], lambdas=[0.0],
-                                   max_per_layer=2000, fit_kwargs={"restarts": 1, "steps": 10},
-                                   seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    assert model_preactivations(tmp_path, "not_trained", x[:8], x[8:], 2000, 0) is None
+    pre = model_preactivations(tmp_path, "tiny_sigmoid", x[:8], x[8:], 2000, 0)
+    rows, saved = design_smooth("sigmoid", pre["calib"], pre["val"], pre["sizes"],
+                                [codes.sm_published("sigmoid")], [3], [0.0],
+                                restarts=1, steps=10, seed=0)
     assert [c.name for c in saved] == ["sigmoid_density_K3", "offset_sigmoid_K3"]
-    rows = pd.DataFrame(res["rows"])
+    rows = pd.DataFrame(rows)
     layers = {r for r in rows.layer if r != "network"}
     assert len(layers) == 7                        # stem + 3 blocks x 2 activations
     for code, g in rows.groupby("code"):
         assert set(g.layer) == layers | {"network"}, code
     assert set(rows.code) == {"sm_sigmoid_K12", "sigmoid_density_K3", "offset_sigmoid_K3"}
-    assert (rows.spike_bound <= rows.mean_spikes + 1e-9).all() and set(rows.model) == {"tiny_sigmoid"}
+    assert (rows.spike_bound <= rows.mean_spikes + 1e-9).all() and set(rows.activation) == {"sigmoid"}

@@ -140,10 +140,15 @@ def check_03(root: Path, p: dict) -> None:
     for f in relu_codes:
         assert f.stem[len("relu_"):] in per_code and _json(f)["input_scale"] == 1.0
     smooth = {r["activation"] for r in res["smooth_rows"]}
-    assert smooth == {"silu", "sigmoid"}
-    for act in smooth:
+    assert smooth == set(p["models"]) - {"relu"}
+    for act in smooth:      # density fits and offset-folded pairs, every K and spike price
         for K in p["smooth_K"]:
-            assert _json(root / "data" / "codes" / f"{act}_density_K{K}.json")["K"] == K
+            for lam in p["smooth_lambdas"].get(act, [0.0]):
+                tag = f"_lam{lam:g}" if lam else ""
+                for name in (f"{act}_density{tag}_K{K}", f"offset_{act}{tag}_K{K}"):
+                    assert _json(root / "data" / "codes" / f"{name}.json")["K"] == K, name
+                    assert {r["model"] for r in res["smooth_rows"] if r["code"] == name} == \
+                        {p["models"][act]}
         uniform = {r["code"] for r in res["smooth_rows"] if r["activation"] == act}
         assert any(c.startswith(f"fitted_{act}_K") for c in uniform), "02's fits not read"
     _figures(root, "03_preactivations", "03_pareto_relu", "03_relu_per_layer", "03_smooth_codes",

@@ -61,7 +61,8 @@ def root(tmp_path):
               "family": "rate", "K": None, "T": T, "input_mode": "constant",
               "ann_accuracy": 0.91, "snn_accuracy": 0.5 + T / 1000,
               "mean_spikes_per_neuron": T / 20, "latency_timesteps": T} for T in (32, 64)]
-    write_json(rdir / "cifar10.json", {"rows": rows, "energy": {
+    write_json(rdir / "cifar10.json", {"rows": rows, "provenance": {"params": {"models": {
+        "relu": "resnet20_relu", "silu": "resnet20_silu"}}}, "energy": {
         "code": "relu_fib_K6", "ratio": 0.25, "precision": "fp32",
         "table": [{"layer": "c", "network": "ANN", "energy_pj": 1e6},
                   {"layer": "c", "network": "SNN", "energy_pj": 2.5e5}]}})
@@ -186,6 +187,7 @@ def test_code_and_model_display_names():
     assert code_label("new_family_K3") == "new family, K = 3"
     assert model_label("resnet20_relu_nobn") == "ResNet-20, ReLU, no BatchNorm"
     assert model_label("resnet20_silu") == "ResNet-20, SiLU"
+    assert model_label("resnet20_sigmoid_from_relu") == "ResNet-20, sigmoid (from ReLU weights)"
 
 
 def test_panel_legends_and_titles_show_no_identifiers(root):
@@ -363,3 +365,26 @@ def test_finetuning_panel_draws_both_groups_and_their_pareto_fronts(root):
                "fine-tuned: Pareto front"][0]
     assert list(latency.get_xdata()) == [38, 76]           # 19 layers x K
     plt.close(fig)
+
+
+def test_smooth_network_rows_pick_on_validation_and_check_the_target():
+    """The code best_code picks on validation rows (<= 1 spike) is reported with its test row,
+    S&M's code beside it; the target needs gap <= 0.3 pp, <= 1 spike and energy <= 0.3."""
+    from helpers.report.poster import smooth_network_rows
+
+    def row(code, split, gap, spikes, energy, family="fitted", K=6):
+        return {"method": "fs", "input_mode": "analog", "model": "net_silu", "code": code,
+                "family": family, "K": K, "split": split, "accuracy_gap_pp": gap,
+                "mean_spikes_per_neuron": spikes, "energy_ratio": energy,
+                "snn_accuracy": 0.9 - gap / 100, "ann_accuracy": 0.9}
+
+    rows = [row("silu_density_K6", "val", 0.2, 0.9, 0.2), row("silu_density_K8", "val", 0.1, 1.5, 0.3),
+            row("silu_density_K6", "test", 0.25, 0.95, 0.25),
+            row("silu_density_K8", "test", 0.05, 1.4, 0.3),
+            row("sm_silu_K16", "test", 0.5, 2.5, 0.6, "sm_published", 16)]
+    tab = smooth_network_rows(rows, {"silu": "net_silu", "sigmoid": "absent"})
+    assert list(tab.role) == ["chosen on validation images", "Stöckl & Maass"]
+    assert list(tab.code) == ["silu_density_K6", "sm_silu_K16"]
+    assert tab.accuracy_gap_pp.tolist() == [0.25, 0.5] and tab.target_met.tolist() == [True, False]
+    rows[2]["energy_ratio"] = 0.31                 # one bound missed: target missed
+    assert not smooth_network_rows(rows, {"silu": "net_silu"}).target_met.iloc[0]

@@ -180,23 +180,25 @@ def sm_published(activation: str) -> FSCode:
                                   "source": "christophstoeckl/FS-neurons fs_weights.py"})
 
 
-def saved_code_files(activation: str, codes_dir) -> list[Path]:
+def saved_code_files(activation: str, codes_dir, designed: bool = True) -> list[Path]:
     """The committed code files usable for ``activation``: ReLU → the codes chosen by
     notebook 03 (``relu_*.json``, normalised units); SiLU / sigmoid → notebook 02's fits
-    (``fitted_<act>_K*``), S&M's (``sm_<act>_*``) and notebook 03's density fits
-    (``<act>_density_K*``). Sorted by name."""
+    (``fitted_<act>_K*``), S&M's (``sm_<act>_*``) and, unless ``designed`` is False, notebook
+    03's codes designed on the network's pre-activations (density fits ``<act>_density_*``,
+    offset-folded pairs ``offset_<act>_*``). Sorted by name."""
     folder = Path(codes_dir)
     if activation == "relu":
         patterns = ["relu_*.json"]
     else:
-        patterns = [f"fitted_{activation}_K*.json", f"sm_{activation}_K*.json",
-                    f"{activation}_density_K*.json"]
+        patterns = [f"fitted_{activation}_K*.json", f"sm_{activation}_K*.json"]
+        if designed:
+            patterns += [f"{activation}_density_*.json", f"offset_{activation}_*.json"]
     return sorted({p for pat in patterns for p in folder.glob(pat)})
 
 
-def saved_codes_for(activation: str, codes_dir) -> list[FSCode]:
+def saved_codes_for(activation: str, codes_dir, designed: bool = True) -> list[FSCode]:
     """The codes of :func:`saved_code_files`, sorted by (K, name)."""
-    return sorted((FSCode.load(p) for p in saved_code_files(activation, codes_dir)),
+    return sorted((FSCode.load(p) for p in saved_code_files(activation, codes_dir, designed)),
                   key=lambda c: (c.K, c.name))
 
 

@@ -161,20 +161,18 @@ def design_relu(calib: dict[str, np.ndarray], val: dict[str, np.ndarray],
 
 
 def design_smooth(activation: str, calib: dict[str, np.ndarray], val: dict[str, np.ndarray],
-                  sizes: dict[str, int], uniform_codes: list[FSCode], K_list: list[int], *,
-                  restarts: int = 4, steps: int = 1500, seed: int = 0
+                  sizes: dict[str, int], uniform_codes: list[FSCode], K_list: list[int],
+                  lambdas=(0.0,), *, restarts: int = 4, steps: int = 1500, seed: int = 0
                   ) -> tuple[list[dict[str, Any]], list[FSCode]]:
-    """SiLU / sigmoid study: codes fitted on the pooled calibration density for each K,
+    """SiLU / sigmoid study: the candidates of :func:`smooth_candidates` (density fits and
+    offset-folded pairs for each K and spike price, on the pooled calibration density),
     evaluated per layer on the validation pre-activations ``val`` beside ``uniform_codes``
-    (notebook 02's and S&M's). Returns
-    ``(rows, density_codes)``."""
-    cal = np.concatenate(list(calib.values()))
-    x, w = density_grid(cal, bins=1500)
-    fitted = [fit_code(activation, K, x=x, weights=w, restarts=restarts, steps=steps, seed=seed,
-                       name=f"{activation}_density_K{K}").code for K in K_list]
-    rows = evaluate_per_layer(list(uniform_codes) + fitted, val, {k: 1.0 for k in val}, sizes,
+    (notebook 02's and S&M's). Returns ``(rows, candidates)``."""
+    cands = smooth_candidates(activation, np.concatenate(list(calib.values())), K_list, lambdas,
+                              restarts=restarts, steps=steps, seed=seed)
+    rows = evaluate_per_layer(list(uniform_codes) + cands, val, {k: 1.0 for k in val}, sizes,
                               activation=activation)
-    return rows.assign(activation=activation).to_dict(orient="records"), fitted
+    return rows.assign(activation=activation).to_dict(orient="records"), cands
 
 
 def smooth_candidates(activation: str, calib: np.ndarray, K_list, lambdas, *,

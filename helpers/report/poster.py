@@ -50,9 +50,11 @@ from helpers.report.style import code_label, model_label, savefig, set_style
 from helpers.results import read_json
 from helpers.selection import best_code, chosen_test_row, split_of
 
-#: The ReLU network when neither the caller nor cifar10.json's provenance names one (the
-#: name notebook 01 gives it).
-DEFAULT_RELU_MODEL = "resnet20_relu"
+#: The network per activation when neither the caller nor cifar10.json's provenance names
+#: one (the names notebook 01 gives them).
+DEFAULT_MODELS = {"relu": "resnet20_relu", "silu": "resnet20_silu_from_relu",
+                  "sigmoid": "resnet20_sigmoid_from_relu"}
+DEFAULT_RELU_MODEL = DEFAULT_MODELS["relu"]
 
 #: Resolution of the panel PNGs (dots per inch). The poster PDF embeds each panel at 100 px
 #: per inch of the A0 page, and a panel is shown at most 0.94 * 33.1 in / 20 in = 1.56 times
@@ -92,6 +94,12 @@ class Sources:
         if not path.is_file():
             raise MissingResults(f"{path} not found (written by notebooks 02/03)")
         return FSCode.load(path)
+
+    def network(self, activation: str) -> str | None:
+        """The network notebook 06 evaluated for ``activation`` (cifar10.json's provenance,
+        ``models``; else :data:`DEFAULT_MODELS`)."""
+        recorded = (self.result("cifar10").get("provenance") or {}).get("params", {})
+        return recorded.get("models", DEFAULT_MODELS).get(activation)
 
     def relu(self, models: Iterable[str]) -> str:
         """The ReLU network's name (see the module docstring); :class:`PosterError` when it
@@ -215,6 +223,53 @@ def panel_smooth(src: Sources, fig: plt.Figure) -> None:
             line.set_label(label)
         ax.legend(loc="upper left", frameon=False)
         ax.set_title(f"{'SiLU' if act == 'silu' else 'sigmoid'}: K = {ours.K} (S&M: {sm.K})")
+
+
+#: Stöckl & Maass's published codes: the reference beside our codes for smooth activations.
+SM_CODES = {"silu": "sm_silu_K16", "sigmoid": "sm_sigmoid_K12"}
+#: The smooth-network target: accuracy gap (pp), spikes per neuron, SNN/ANN energy ratio.
+SMOOTH_TARGET = {"accuracy_gap_pp": 0.3, "mean_spikes_per_neuron": 1.0, "energy_ratio": 0.3}
+SMOOTH_COLUMNS = ("model", "code", "K", "ann_accuracy", "snn_accuracy", "accuracy_gap_pp",
+                  "mean_spikes_per_neuron", "latency_timesteps", "energy_ratio",
+                  "event_level_n", "event_level_agreement")
+
+
+def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, str]
+                        ) -> pd.DataFrame:
+    """Per SiLU / sigmoid network of ``models`` (activation -> name; cifar10.json rows): the
+    test row of the code :func:`best_code` picks on its analog-input validation rows (``role``
+    "chosen on validation images") and of Stöckl & Maass's code (:data:`SM_CODES`), with
+    ``target_met``: every bound of :data:`SMOOTH_TARGET` kept."""
+    rows = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"
+            and not r.get("finetuned")]
+    out = []
+    for act in ("silu", "sigmoid"):
+        mine = [r for r in rows if r["model"] == models.get(act)]
+        pick = best_code([r for r in mine if split_of(r) == "val"])
+        sm = next((r for r in mine if split_of(r) == "test" and r["code"] == SM_CODES[act]), None)
+        for role, r in (("chosen on validation images", pick and chosen_test_row(mine, pick)),
+                        ("Stöckl & Maass", sm)):
+            if r:
+                out.append({"activation": act, "role": role,
+                            **{k: r.get(k) for k in SMOOTH_COLUMNS}})
+    df = pd.DataFrame(out)
+    if len(df):
+        df["target_met"] = np.logical_and.reduce([df[k] <= v for k, v in SMOOTH_TARGET.items()])
+    return df
+
+
+def panel_smooth_networks(src: Sources, fig: plt.Figure) -> None:
+    """SiLU and sigmoid networks as FS-SNNs: accuracy against spikes per neuron of every code
+    (validation rows where there are any), per family, Stöckl & Maass's codes among them."""
+    rows = _fs_rows(src)
+    nets = [(act, n) for act in ("silu", "sigmoid") if (n := src.network(act))
+            and (rows.model == n).any()]
+    if not nets:
+        raise MissingResults("cifar10.json has no SiLU or sigmoid network rows (run notebook 06)")
+    for ax, (act, name) in zip(fig.subplots(1, len(nets), squeeze=False)[0], nets):
+        g = compared_rows(rows[(rows.model == name) & (rows.input_mode == "analog")])
+        plot_accuracy_vs_spikes(g, g.iloc[:0], ax, ann_accuracy=g["ann_accuracy"].iloc[0])
+        ax.set_title(model_label(name))
 
 
 def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
@@ -356,6 +411,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
     "spike_bound": (panel_spike_bound, (12, 8), "Error vs spikes per neuron of binary, designed and floating-point codes on the ReLU network's real pre-activations, and the spike bound (the fewest spikes any code with the same output levels could spend)."),
     "smooth": (panel_smooth, (14, 5), "SiLU and sigmoid: our fitted FS codes against Stöckl & Maass's published ones."),
+    "smooth_networks": (panel_smooth_networks, (16, 7), "SiLU and sigmoid ResNet-20s as FS-SNNs: accuracy vs spikes per neuron of every code (density fits, spike-priced fits, offset-folded pairs, Stöckl & Maass's codes); dotted: the ANN."),
     "mlgenn": (panel_mlgenn, (24, 4.5), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
 }
 

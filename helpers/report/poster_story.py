@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
 from helpers.report.poster import (MissingResults, PosterError, Sources, _cifar_headline,
-                                   _energy_headline, _genn_headline, _imagenet_headline)
+                                   _energy_headline, _genn_headline, _imagenet_headline,
+                                   smooth_network_rows)
 from helpers.report.style import code_label, model_label
-from helpers.selection import best_code, best_finetuned, chosen_test_row, split_of
+from helpers.selection import best_finetuned, chosen_test_row, split_of
 
 
 @dataclass(frozen=True)
@@ -129,17 +130,25 @@ def smooth(src: Sources) -> Section:
         rows = src.result("cifar10")["rows"]
     except MissingResults:
         return Section("SiLU and sigmoid", [f"SiLU and sigmoid: {_missing('06')}"])
+    tab = smooth_network_rows(rows, {a: src.network(a) for a in ("silu", "sigmoid")})
+    if tab.empty:
+        return Section("SiLU and sigmoid", ["SiLU and sigmoid: no rows in cifar10.json "
+                                            "(notebook 06's models)"])
     text = []
-    for act in ("silu", "sigmoid"):
-        mine = [r for r in rows if r.get("method") == "fs" and split_of(r) == "test"
-                and not r.get("finetuned") and r["model"].endswith(act)]
-        pick = best_code(mine, max_K=None, max_spikes=None, exclude_families=())
-        if pick:
-            text.append(f"{model_label(pick['model'])} (ANN {_pct(pick['ann_accuracy'])}): "
-                        f"{_pct(pick['snn_accuracy'])} with the {code_label(pick['code'])} code, "
-                        f"{pick['mean_spikes_per_neuron']:.1f} spikes per neuron.")
-    text.append("Smooth activations are never exactly zero: every neuron spikes.")
-    return Section("SiLU and sigmoid", text, "smooth", 4.4)
+    for act, g in tab.groupby("activation", sort=False):
+        r = g.iloc[0]
+        line = (f"{model_label(r['model'])} (ANN {_pct(r['ann_accuracy'])}): "
+                f"{_pct(r['snn_accuracy'])} with the {code_label(r['code'])} code at "
+                f"{r['mean_spikes_per_neuron']:.2f} spikes per neuron")
+        sm = g[g.role == "Stöckl & Maass"]
+        if len(sm) and r["role"] != "Stöckl & Maass":
+            s = sm.iloc[0]
+            line += (f"; Stöckl & Maass's K = {s['K']} code {_pct(s['snn_accuracy'])} at "
+                     f"{s['mean_spikes_per_neuron']:.2f}")
+        text.append(line + ".")
+    text.append("An offset-folded pair moves the activation's resting value into the next "
+                "layer's bias: a neuron at rest sends no spike.")
+    return Section("SiLU and sigmoid", text, "smooth_networks", 5.0)
 
 
 def imagenet(src: Sources) -> Section:

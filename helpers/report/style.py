@@ -113,7 +113,8 @@ _FINETUNED = re.compile(r"(?P<parent>.+?)_ft_K\d+_(?P<code>.+)_lam(?P<lam>[^_]+)
 
 def model_label(model: str) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
-    ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``, a fine-tuned network
+    ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``,
+    ``"resnet20_silu_from_relu"`` -> ``"ResNet-20, SiLU (from ReLU weights)"``, a fine-tuned network
     ``"resnet20_relu_ft_K4_binary_K4_lam0.2_sm"`` -> ``"ResNet-20, ReLU, fine-tuned with
     binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"``; others unchanged except that
     underscores become spaces."""
@@ -122,11 +123,13 @@ def model_label(model: str) -> str:
         extra = ", trained codes" if ft["codes"] else ""
         return (f"{model_label(ft['parent'])}, fine-tuned with {code_label(ft['code'])} "
                 f"(λ = {ft['lam']}, {SURROGATE_LABELS[ft['sur']]}{extra})")
-    m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?", model)
+    m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?"
+                     r"(?P<parent>_from_relu)?", model)
     if not m:
         return model.replace("_", " ")
     act = ACTIVATION_LABELS.get(m["act"], m["act"])
-    return f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
+    return (f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
+            + (" (from ReLU weights)" if m["parent"] else ""))
 
 
 def set_style(context: str = "notebook") -> None:

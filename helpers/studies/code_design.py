@@ -1,12 +1,11 @@
 """Notebook 03's studies: real pre-activations of the committed networks, the ReLU code design
-and the SiLU/sigmoid density fits (:mod:`helpers.fs.design` does the per-layer work); the
+and the SiLU/sigmoid codes (density fits, spike-priced fits, offset-folded pairs) (:mod:`helpers.fs.design` does the per-layer work); the
 seed project's floating-point code and the spike bound beside them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from helpers.ann.preactivations import model_preactivations
@@ -18,11 +17,14 @@ from helpers.selection import fewest_spikes_at_error
 
 def run_study(models: dict[str, str], inputs, outputs, data: Splits, *, max_per_layer: int,
               percentile: float, K_list, K_ref: int, extra_K: int, lambdas, fit_K, fit_lambdas,
-              fit_kwargs: dict, smooth_K, smooth_kwargs: dict, seed: int) -> dict[str, Any]:
+              fit_kwargs: dict, smooth_K, smooth_lambdas: dict[str, list[float]] | None = None,
+              smooth_kwargs: dict, seed: int) -> dict[str, Any]:
     """Notebook 03's whole study: pre-activations of every model in ``models`` (activation ->
     name, read from ``inputs.models``) on ``data``'s calibration images (codes are designed
     there) and validation images (codes are ranked there), the ReLU design and the
-    SiLU/sigmoid density fits. Chosen codes are saved to ``outputs.codes``; returns the
+    SiLU/sigmoid codes (density fits and offset-folded pairs, K in ``smooth_K``, spike prices
+    ``smooth_lambdas[activation]`` (default: none), :func:`helpers.fs.design.design_smooth`).
+    Chosen codes are saved to ``outputs.codes``; returns the
     results dict for codes.json (without its provenance)."""
     pre = {act: p for act, name in models.items()
            if (p := model_preactivations(inputs.models, name, data.x_calib, data.x_val,
@@ -42,20 +44,22 @@ def run_study(models: dict[str, str], inputs, outputs, data: Splits, *, max_per_
     for act in ("silu", "sigmoid"):
         if act not in pre:
             continue
-        uniform = [c for c in codes.saved_codes_for(act, inputs.codes) if "density" not in c.name]
-        rows, fitted = design.design_smooth(act, pre[act]["calib"], pre[act]["val"], pre[act]["sizes"],
-                                     uniform, smooth_K, seed=seed, **smooth_kwargs)
-        results["smooth_rows"] += rows
+        uniform = codes.saved_codes_for(act, inputs.codes, designed=False)
+        rows, fitted = design.design_smooth(act, pre[act]["calib"], pre[act]["val"],
+                                            pre[act]["sizes"], uniform, smooth_K,
+                                            (smooth_lambdas or {}).get(act, [0.0]),
+                                            seed=seed, **smooth_kwargs)
+        results["smooth_rows"] += [{**r, "model": models[act]} for r in rows]
         written += [c.save(outputs.codes) for c in fitted]
     _remove_stale_codes(outputs.codes, written)
     return results
 
 
 def _remove_stale_codes(folder, written) -> None:
-    """Delete the code files this study owns (``relu_*``, ``<act>_density_K*``) that it did
+    """Delete the code files this study owns (``relu_*``, ``<act>_density*``, ``offset_*``) that it did
     not write this time, so later notebooks never read a code an earlier run chose."""
     keep = {p.resolve() for p in written}
-    for pattern in ("relu_*.json", "silu_density_K*.json", "sigmoid_density_K*.json"):
+    for pattern in ("relu_*.json", "silu_density*.json", "sigmoid_density*.json", "offset_*.json"):
         for f in sorted(folder.glob(pattern)):
             if f.resolve() not in keep:
                 print(f"removing {f.name}: not chosen by this run")
@@ -106,31 +110,3 @@ def spike_code_study(model_name: str, models_dir, codes_dir, data: Splits, *, ma
             "scales": scales, "rows": pd.concat([rows, bound]).to_dict(orient="records"),
             "reference": ref.to_dict(), "bound_gaps": bound_gaps(net, float(ref["mse"])),
             "jra_reproduction": jra_reproduction()}
-
-
-def smooth_code_study(models: dict[str, str], models_dir, codes_dir, data: Splits, *,
-                      K_list, lambdas, max_per_layer: int, fit_kwargs: dict, seed: int
-                      ) -> tuple[dict[str, Any], list[codes.FSCode]]:
-    """Codes that spend few spikes on smooth activations (``models``: activation ("silu",
-    "sigmoid") -> network name in ``models_dir``): per network, density fits and
-    offset-folded pairs for every K and spike price (:func:`helpers.fs.design.smooth_candidates`,
-    designed on calibration pre-activations) beside the published and notebook-02 codes in
-    ``codes_dir``, each measured per layer on validation pre-activations (error, spikes, spike
-    bound). Returns ``(results, candidates)``: results ``{"rows": [...], "protocol": ...}``
-    (rows with ``activation`` and ``model``), the candidates to save."""
-    rows, saved = [], []
-    for act, name in models.items():
-        pre = model_preactivations(models_dir, name, data.x_calib, data.x_val, max_per_layer, seed)
-        if pre is None:                   # message printed: the network is not trained yet
-            continue
-        cal = np.concatenate(list(pre["calib"].values()))
-        cands = design.smooth_candidates(act, cal, K_list, lambdas, seed=seed, **fit_kwargs)
-        uniform = [c for c in codes.saved_codes_for(act, codes_dir) if "density" not in c.name]
-        r = design.evaluate_per_layer(uniform + cands, pre["val"], {k: 1.0 for k in pre["val"]},
-                                      pre["sizes"], activation=act)
-        rows += r.assign(activation=act, model=name).to_dict(orient="records")
-        saved += cands
-    return {"protocol": {"models": models, "n_calib": len(data.y_calib),
-                         "n_val": len(data.y_val), "splits": data.describe(),
-                         "K_list": list(K_list), "lambdas": list(lambdas)},
-            "rows": rows}, saved
