@@ -28,20 +28,35 @@ IMAGE_SIZE = 224
 CROP_PADDING = 32
 
 
-def preprocess(path: str | Path, size: int = IMAGE_SIZE) -> np.ndarray:
-    """One image file -> ``(size, size, 3)`` float32, reference EfficientNet-Lite input."""
+def preprocess(path: str | Path, size: int = IMAGE_SIZE, detail: float = 1.0) -> np.ndarray:
+    """One image file -> ``(size, size, 3)`` float32, reference EfficientNet-Lite input.
+    ``detail < 1`` first shrinks the central crop to that fraction of its pixels per side
+    (bicubic), so the network sees an image upscaled by ``1 / detail`` more than usual: the
+    loss of detail a network with a larger input suffers on small stored images."""
     import tensorflow as tf
     from PIL import Image
 
+    if not 0 < detail <= 1:
+        raise ValueError(f"detail={detail} must be in (0, 1]")
     img = np.asarray(Image.open(path).convert("RGB"))
     h, w = img.shape[:2]
     crop = int(size / (size + CROP_PADDING) * min(h, w))
     top, left = (h - crop + 1) // 2, (w - crop + 1) // 2
-    img = img[top:top + crop, left:left + crop]
-    img = tf.image.resize(img[None].astype(np.float32), (size, size), method="bicubic")[0]
+    img = img[top:top + crop, left:left + crop].astype(np.float32)[None]
+    if detail < 1:
+        small = max(1, round(crop * detail))
+        img = tf.image.resize(img, (small, small), method="bicubic")
+    img = tf.image.resize(img, (size, size), method="bicubic")[0]
     return ((img.numpy() - 127.0) / 128.0).astype(np.float32)
 
 
+def upscale_factor(path: str | Path, size: int) -> float:
+    """How much :func:`preprocess` enlarges the central crop of the image at ``path`` to
+    reach ``size`` pixels (> 1: the network sees an upscaled image)."""
+    from PIL import Image
+
+    w, h = Image.open(path).size
+    return size / int(size / (size + CROP_PADDING) * min(h, w))
 
 
 def find_imagenet_dir(imagenet_dir: str | Path | None = None) -> Path:
@@ -86,15 +101,16 @@ def list_images(imagenet_dir: str | Path | None = None,
 
 
 def load_imagenet(imagenet_dir: str | Path | None = None, n: int | None = None,
-                  class_index: dict[str, int] | None = None, size: int = IMAGE_SIZE
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  class_index: dict[str, int] | None = None, size: int = IMAGE_SIZE,
+                  detail: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Preprocessed images ``(N, size, size, 3)`` float32 (default 224: Lite0; Lite2 takes
-    260) and labels ``(N,)`` (first ``n``)."""
+    260) and labels ``(N,)`` (first ``n``); ``detail``: see :func:`preprocess`."""
     from tqdm.auto import tqdm
 
     paths, labels = list_images(imagenet_dir, class_index)
     paths, labels = paths[:n], labels[:n]
-    x = np.stack([preprocess(p, size) for p in tqdm(paths, desc="ImageNet images", mininterval=2)])
+    x = np.stack([preprocess(p, size, detail)
+                  for p in tqdm(paths, desc="ImageNet images", mininterval=2)])
     return x, labels
 
 

@@ -207,3 +207,71 @@ def test_lite2_architecture_rules_match_the_official_checkpoint():
     x, y = load_imagenet(_imagenet_dir(), n=50, size=260)
     top1 = np.mean(model.predict(x, batch_size=25, verbose=0).argmax(1) == y)
     assert top1 >= 0.75                     # wrong rules or layouts give ~0 %
+
+
+def _tiny_relu6_net():
+    """ReLU6 conv -> linear 1x1 bottleneck ("project") -> 1x1 expand + ReLU6 -> dense: the
+    bottleneck gets signed identity neurons."""
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((6, 6, 2))
+    y = L.ReLU(6.0, name="r1")(L.Conv2D(4, 3, padding="same", name="a")(inp))
+    p = L.Conv2D(3, 1, name="project")(y)
+    y = L.ReLU(6.0, name="r2")(L.Conv2D(5, 1, name="expand")(p))
+    return tf.keras.Model(inp, L.Dense(4)(L.Flatten()(y)))
+
+
+def test_lite_codes_are_designed_on_each_layers_own_normalised_inputs():
+    """Samples: ReLU6 inputs capped at 6 and divided by α_l; bottleneck inputs with both
+    signs; per-layer codes used as given; summed delivery bit for bit."""
+    from helpers.fs import codes
+    from helpers.snn.simulate import agreement
+    from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+                                            per_layer_candidates, pooled_candidates)
+
+    model = _tiny_relu6_net()
+    x = np.random.default_rng(0).normal(0, 2, (24, 6, 6, 2)).astype(np.float32)
+    base = convert_candidate(model, Candidate(codes.binary(3), codes.binary(3)), x[:12])
+    kinds = {i.name: i.activation for i in base.layers}
+    assert kinds == {"r1": "relu6", "expand_in": "identity", "r2": "relu6"}
+    s = layer_samples(base, x[:12], max_per_layer=10 ** 6)
+    a = {i.name: i.scale for i in base.layers}
+    pre_a = model.get_layer("a")(x[:12]).numpy().ravel()            # r1's input
+    proj = tf.keras.Model(model.input, model.get_layer("project").output)(x[:12]).numpy().ravel()
+    np.testing.assert_allclose(np.sort(s["r1"]), np.sort(np.minimum(pre_a, 6) / a["r1"]), rtol=1e-5)
+    np.testing.assert_allclose(np.sort(s["expand_in"]),
+                               np.sort(np.concatenate([proj, -proj]) / a["expand_in"]), rtol=1e-5)
+    pooled = pooled_candidates(s, kinds, [3], [0.0], [(2, 1)], progress=False)
+    assert [c.name for c in pooled] == ["binary_K3", "lite_distaware_lam0_K3", "jra_fp_K2_E1",
+                                        "jra_fp_implicit_K2_E1"]
+    assert pooled[1].bottleneck.activation == "identity" and pooled[2].bottleneck.K == 3
+    [per] = per_layer_candidates(s, base, [3], [0.0], progress=False)
+    net = convert_candidate(model, per, x[:12])
+    for info in net.layers:       # each layer's own code, scaled to its α_l, as given
+        own = codes.distribution_aware(s[info.name], 3, 0.0)
+        np.testing.assert_allclose(info.code.T, own.T * a[info.name], rtol=1e-12)
+    ag = agreement(net, x[12:], progress=False)
+    assert ag["max_abs_logit_diff"] == 0.0 and ag["images_all_counts_equal"] == 1.0
+    with pytest.raises(ValueError, match="per-layer codes include the bottleneck"):
+        convert_candidate(model, per, x[:12], spiking_bottlenecks=False)
+
+
+def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network():
+    from helpers.studies.imagenet import carried_over, sample_parts
+
+    model = _tiny_relu6_net()
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(0, 2, (30, 6, 6, 2)).astype(np.float32), rng.integers(0, 4, 30)
+    recipe = {"code": "lite_distaware_lam0_K3", "family": "distribution_aware", "K": 3,
+              "lam": 0.0}
+    res = carried_over(model, x, y, recipe, n_calib=10, n_val=5, n_sim=4, batch_size=8,
+                       model_name="tiny")
+    assert [r["code"] for r in res["rows"]] == ["binary_K3", "lite_distaware_lam0_K3"]
+    ann_eval = np.mean(model.predict(x[15:], verbose=0).argmax(1) == y[15:])
+    assert res["ann"]["eval_top1"] == pytest.approx(ann_eval)
+    assert all(r["n_images"] == 15 and r["split"] == "eval" and r["event_level_n"] == 4
+               for r in res["rows"])
+    assert sample_parts(30, 10, 5) == {"calib": slice(0, 10), "val": slice(10, 15),
+                                       "eval": slice(15, 30)}
+    with pytest.raises(ValueError, match="must leave evaluation images"):
+        sample_parts(15, 10, 5)

@@ -139,7 +139,7 @@ def test_split_label_and_compared_rows():
     assert split_label(df) == "validation images + test set"
     assert split_label(df[df.split == "val"]) == "validation images"
     assert split_label(pd.DataFrame(_strip_split(TEST))) == "test set"
-    assert split_label(pd.DataFrame([{"split": "eval"}])) == "image sample"
+    assert split_label(pd.DataFrame([{"split": "eval"}])) == "evaluation images of the sample"
     assert list(poster.compared_rows(df).code) == [r["code"] for r in VAL]
     only_test = poster.compared_rows(df[df.split == "test"])
     assert list(only_test.snn_accuracy) == [r["snn_accuracy"] for r in TEST]

@@ -28,7 +28,8 @@ from helpers.report.style import (
 from helpers.selection import pareto_front
 
 #: How figures name the images a results row was measured on (its ``split``).
-SPLIT_LABELS = {"val": "validation images", "test": "test set", "eval": "image sample"}
+SPLIT_LABELS = {"val": "validation images", "test": "test set",
+                "eval": "evaluation images of the sample"}
 
 
 def split_label(rows: pd.DataFrame, missing: str = "test") -> str:

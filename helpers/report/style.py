@@ -47,6 +47,8 @@ FAMILIES: dict[str, Family] = {
     "rate": Family("rate coding", "grey"),
     "spike_bound": Family("spike bound (Huffman-like ideal)", "black"),
     "offset": Family("offset-folded pair (ours)", "#882255"),
+    "distribution_aware_per_layer": Family("distribution-aware, per layer (ours)", "#117733"),
+    "resnet_designed": Family("designed on the CIFAR-10 ResNet", "#999933"),
 }
 FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
 FAMILY_LABELS = {fam: f.label for fam, f in FAMILIES.items()}
@@ -69,6 +71,8 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (r"float_r(?P<radix>[\d.]+)", "float-like, radix {radix}"),
     (r"geometric_r(?P<radix>[\d.]+)_(?:mid|floor)", "geometric, radix {radix}"),
     (r"distaware(?:_lam(?P<lam>[^_]+))?", "distribution-aware"),
+    (r"lite_distaware(?:_lam(?P<lam>[^_]+))?", "distribution-aware"),
+    (r"lite_distaware_per_layer(?:_lam(?P<lam>[^_]+))?", "distribution-aware, per layer"),
     (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),

@@ -102,6 +102,10 @@ class FSNetwork:
     scale: str = "percentile"     # the layer-scale statistic ("max" or "percentile")
     _call: Any = field(default=None, repr=False)
 
+    def __repr__(self) -> str:      # short: TensorFlow's retracing warnings print it
+        return (f"FSNetwork({len(self.layers)} FS layers, K={self.K}, "
+                f"input_mode={self.input_mode!r}, code={self.code.name!r})")
+
     @property
     def code(self) -> FSCode:
         """The code of the network's hidden activation (the first given, bottlenecks aside)."""

@@ -1,5 +1,6 @@
-"""Notebook 07's studies: EfficientNet-Lite0 on the ImageNet sample as a spiking network, and
-the optional Keras EfficientNetB0 path with analog squeeze-excite products."""
+"""Notebook 07's studies: EfficientNet-Lite on the ImageNet sample as a spiking network with
+codes designed for it (calibration / validation / evaluation parts of the sample), and the
+optional Keras EfficientNetB0 path with analog squeeze-excite products."""
 
 from __future__ import annotations
 
@@ -12,56 +13,179 @@ import tensorflow as tf
 from helpers.ann.metrics import topk_hits
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
+from helpers.selection import chosen_per_K
 from helpers.snn.convert import convert
-from helpers.studies.rows import fs_row, snn_energy, verified
+from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+                                        per_layer_candidates, pooled_candidates)
+from helpers.studies.rows import net_row, snn_energy, verified
 
 
-def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: int, K_list,
-                   fs_input_K: int, designed_codes, n_sim: int, batch_size: int,
-                   seed: int = 0) -> dict[str, Any]:
-    """Notebook 07's computation: the ANN check on all images, then FS conversions (spiking
-    bottlenecks; plus FS-encoded input and analog bottlenecks for ``binary_K<fs_input_K>``)
-    calibrated on the first ``n_calib`` images and evaluated on the rest; every fully spiking
-    row (spiking bottlenecks) is also simulated event by event on the first ``n_sim``
-    evaluation images (:func:`helpers.studies.rows.verified`)."""
+def sample_parts(n: int, n_calib: int, n_val: int) -> dict[str, slice]:
+    """The three parts of an image sample, in file order: ``calib`` (layer scales and code
+    design), ``val`` (every choice), ``eval`` (the reported numbers)."""
+    if n_calib < 1 or n_val < 1 or n_calib + n_val >= n:
+        raise ValueError(f"n_calib={n_calib} + n_val={n_val} must leave evaluation images out "
+                         f"of {n} (and each be >= 1). Fix: lower them or use more images")
+    return {"calib": slice(0, n_calib), "val": slice(n_calib, n_calib + n_val),
+            "eval": slice(n_calib + n_val, n)}
+
+
+def _ann_check(model, x: np.ndarray, y: np.ndarray, batch_size: int, parts: dict[str, slice]
+               ) -> tuple[dict[str, Any], np.ndarray]:
+    """Top-1 / top-5 of the ported ANN on all images and on each part; its logits."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
-    top5_hit = topk_hits(logits, y, 5)
-    ann = {"top1": float(np.mean(logits.argmax(1) == y)), "top5": float(np.mean(top5_hit)),
-           "n_images": int(len(y))}
+    hit1, hit5 = logits.argmax(1) == y, topk_hits(logits, y, 5)
+    ann = {"top1": float(hit1.mean()), "top5": float(hit5.mean()), "n_images": int(len(y)),
+           **{f"{k}_top1": float(hit1[s].mean()) for k, s in parts.items()},
+           **{f"{k}_top5": float(hit5[s].mean()) for k, s in parts.items()}}
     print(f"ANN (port check) on all {len(y)} images: top-1 {ann['top1']:.2%}, top-5 "
-          f"{ann['top5']:.2%} — reference on the 1,300-image sample: 83.08 % / 95.54 %")
-    x_cal, x_ev, y_ev = x[:n_calib], x[n_calib:], y[n_calib:]
-    ann_top1 = float(np.mean(logits[n_calib:].argmax(1) == y_ev))
-    ann_top5 = float(np.mean(top5_hit[n_calib:]))
-    saved = {c.name: c for c in code_families.saved_codes_for("relu", codes_dir)}
-    missing = [n for n in designed_codes if n not in saved]
-    if missing:
-        print(f"SKIPPED designed codes {missing}: not in {codes_dir} (run notebook 03)")
-    cands = ([code_families.binary(K, 1.0) for K in K_list]
-             + [saved[n] for n in designed_codes if n in saved])
-    rows = []
-    for code in cands:
-        variants = [("analog", code)]
-        if code.name == f"binary_K{fs_input_K}":      # FS-encoded input; analog bottlenecks
-            variants += [("fs", code), ("analog", None)]
-        for mode, bottleneck in variants:
-            row, net = fs_row(model, {"relu6": code}, x_cal, x_ev, y_ev,
-                              model_name="efficientnet_lite0", input_mode=mode,
-                              batch_size=batch_size, bottleneck_code=bottleneck,
-                              ann_accuracy=ann_top1, split="eval")
-            row.update(n_images=int(len(y_ev)), ann_top1=ann_top1, ann_top5=ann_top5,
-                       snn_top1=row["snn_accuracy"])
-            rows.append(row)
-            print(f"{code.name:>28} {mode:>6} {row['bottlenecks']:>8} bottlenecks: top-1 "
-                  f"{row['snn_accuracy']:.2%} (ANN {ann_top1:.2%}), "
-                  f"{row['mean_spikes_per_neuron']:.3f} spikes/neuron, "
-                  f"latency {row['latency_timesteps']}")
-            if n_sim and bottleneck:        # fully spiking: checked event by event
+          f"{ann['top5']:.2%}")
+    return ann, logits
+
+
+def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_name: str,
+         batch_size: int, input_mode: str = "analog", spiking: bool = True):
+    """One results row of ``cand`` on ``(x, y)`` (the sample's ``split``), and the network."""
+    net = convert_candidate(model, cand, x_cal, input_mode, spiking)
+    row = net_row(net, x, y, model_name=model_name, batch_size=batch_size,
+                  ann_accuracy=ann[f"{split}_top1"], split=split)
+    row.update(n_images=int(len(y)), ann_top1=ann[f"{split}_top1"],
+               ann_top5=ann[f"{split}_top5"], snn_top1=row["snn_accuracy"],
+               lam=cand.relu6.meta.get("lam"), per_layer_codes=cand.layer_codes is not None)
+    print(f"{split:>4} {cand.name:>36} {input_mode:>6} {row['bottlenecks']:>8} bottlenecks: "
+          f"top-1 {row['snn_accuracy']:.2%} (ANN {row['ann_accuracy']:.2%}), "
+          f"{row['mean_spikes_per_neuron']:.3f} spikes/neuron, latency {row['latency_timesteps']}")
+    return row, net
+
+
+def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_lambdas,
+                      jra_specs, resnet_codes=(), max_per_layer: int = 20_000, seed: int = 0,
+                      batch_size: int = 16) -> list[Candidate]:
+    """Every candidate for ``model`` (:mod:`helpers.studies.lite_codes`), designed on its own
+    FS layers' inputs on ``x_cal`` (scales from the binary code at the largest K), plus the
+    ``resnet_codes`` (notebook 03's codes, designed on the CIFAR-10 ResNet) as they are."""
+    K = max(K_list)
+    base = convert_candidate(model, Candidate(code_families.binary(K), code_families.binary(K)),
+                             x_cal)
+    samples = layer_samples(base, x_cal, max_per_layer, seed, batch_size)
+    kinds = {i.name: i.activation for i in base.layers}
+    base.release()
+    return (pooled_candidates(samples, kinds, K_list, lambdas, jra_specs)
+            + per_layer_candidates(samples, base, K_list, per_layer_lambdas)
+            + [Candidate(c.with_meta(family="resnet_designed"), c) for c in resnet_codes])
+
+
+def imagenet_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_val: int,
+                   K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
+                   resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
+                   model_name: str = "efficientnet_lite0") -> dict[str, Any]:
+    """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
+    calibration part (:func:`design_candidates`), every candidate on the validation part,
+    and what :func:`helpers.selection.chosen_per_K` picks there (per K the best designed
+    code, every reference, the headline code) on the evaluation part -- each fully spiking
+    and simulated event by event on its first ``n_sim`` images; the binary code at
+    ``fs_input_K`` also with FS-encoded input and with analog bottlenecks."""
+    parts = sample_parts(len(y), n_calib, n_val)
+    ann, _ = _ann_check(model, x, y, batch_size, parts)
+    (x_cal, _), (x_val, y_val), (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
+    cands = {c.name: c for c in design_candidates(
+        model, x_cal, K_list=K_list, lambdas=lambdas, per_layer_lambdas=per_layer_lambdas,
+        jra_specs=jra_specs, resnet_codes=resnet_codes, seed=seed, batch_size=batch_size)}
+    kw = dict(ann=ann, model_name=model_name, batch_size=batch_size)
+    val_rows = []
+    for c in cands.values():
+        row, net = _row(model, c, x_cal, x_val, y_val, split="val", **kw)
+        val_rows.append(row)
+        net.release()
+    rows = list(val_rows)
+    for v in chosen_per_K(val_rows):
+        variants = [("analog", True)]
+        if v["code"] == f"binary_K{fs_input_K}":     # FS-encoded input; analog bottlenecks
+            variants += [("fs", True), ("analog", False)]
+        for mode, spiking in variants:
+            row, net = _row(model, cands[v["code"]], x_cal, x_ev, y_ev, split="eval",
+                            input_mode=mode, spiking=spiking, **kw)
+            row["chosen_on"] = v["chosen_on"]
+            if n_sim and spiking:                   # fully spiking: checked event by event
                 row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
+            rows.append(row)
             net.release()
-    return {"n_calib": n_calib, "n_eval": int(len(y_ev)), "ann": ann, "seed": seed,
+    return {"n_calib": n_calib, "n_val": n_val, "n_eval": int(len(y_ev)), "ann": ann,
+            "parts": {k: [s.start, s.stop] for k, s in parts.items()}, "seed": seed,
             "caveat": "shipped 1,300-image sample: easier than the full validation set",
             "rows": rows}
+
+
+def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *, n_calib: int,
+                 n_val: int, n_sim: int, batch_size: int, seed: int = 0,
+                 model_name: str = "efficientnet_lite2") -> dict[str, Any]:
+    """A second network with the recipe chosen on the first (``recipe``: its headline row;
+    its family, K and spike price): the ANN check, then that recipe designed anew on this
+    network's own calibration inputs and the binary code at the same K, on the evaluation
+    part (same parts as the first network), each simulated event by event on ``n_sim``
+    images. Nothing is chosen here."""
+    parts = sample_parts(len(y), n_calib, n_val)
+    ann, _ = _ann_check(model, x, y, batch_size, parts)
+    (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
+    K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
+    cands = design_candidates(
+        model, x_cal, K_list=[K], lambdas=[lam] if fam == "distribution_aware" else [],
+        per_layer_lambdas=[lam] if fam == "distribution_aware_per_layer" else [], jra_specs=[],
+        seed=seed, batch_size=batch_size)
+    keep = [c for c in cands if c.name in (f"binary_K{K}", recipe["code"])]
+    if recipe["code"] not in [c.name for c in keep]:
+        print(f"{recipe['code']} ({fam}) is not designed anew per network: binary only")
+    rows = []
+    for c in keep:
+        row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", ann=ann,
+                        model_name=model_name, batch_size=batch_size)
+        if n_sim:
+            row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
+        rows.append(row)
+        net.release()
+    return {"model": model_name, "ann": ann, "recipe": {"code": recipe["code"], "family": fam,
+                                                         "K": K, "lam": lam}, "rows": rows}
+
+
+def upscaling_cost(model, imagenet_dir, *, n: int | None, size: int, larger_size: int,
+                   batch_size: int, class_index=None) -> dict[str, Any]:
+    """What upscaling small stored images costs a network with a larger input, measured on
+    ``model`` (input ``size``): its top-1 on the images as usual and on the same images
+    with only the detail the ``larger_size`` network gets from them (shrunk by the ratio of
+    the two upscale factors first, :func:`helpers.imagenet.preprocess`)."""
+    from helpers.imagenet import list_images, load_imagenet, upscale_factor
+
+    first = list_images(imagenet_dir, class_index)[0][0]
+    detail = upscale_factor(first, size) / upscale_factor(first, larger_size)
+    out = {"size": size, "larger_size": larger_size, "detail": detail,
+           "upscale_factor": upscale_factor(first, size),
+           "larger_upscale_factor": upscale_factor(first, larger_size)}
+    for key, d in (("top1_as_stored", 1.0), ("top1_less_detail", detail)):
+        x, y = load_imagenet(imagenet_dir, n=n, class_index=class_index, size=size, detail=d)
+        out[key] = float(np.mean(model.predict(x, batch_size=batch_size, verbose=0).argmax(1) == y))
+    out["cost_pp"] = 100 * (out["top1_as_stored"] - out["top1_less_detail"])
+    return out
+
+
+def lite2_study(lite0_results: dict[str, Any], imagenet_dir, *, n_images: int | None,
+                class_index, n_calib: int, n_val: int, n_sim: int, batch_size: int,
+                seed: int = 0) -> dict[str, Any]:
+    """EfficientNet-Lite2 (its own input size) with the headline recipe chosen on Lite0
+    (:func:`carried_over`, same parts of the sample) and the upscaling measurement on Lite0
+    (:func:`upscaling_cost`): ``{"lite2": ..., "upscaling": ...}`` for imagenet.json."""
+    from helpers.ann.efficientnet import VARIANTS, load_pretrained
+    from helpers.imagenet import load_imagenet
+
+    head = next(r for r in lite0_results["rows"]
+                if str(r.get("chosen_on", "")).endswith("(best_code)"))
+    size = VARIANTS[2][2]
+    x, y = load_imagenet(imagenet_dir, n=n_images, class_index=class_index, size=size)
+    lite2 = carried_over(load_pretrained(variant=2), x, y, head, n_calib=n_calib, n_val=n_val,
+                         n_sim=n_sim, batch_size=batch_size, seed=seed)
+    lite2["published_top1"] = VARIANTS[2][5]
+    up = upscaling_cost(load_pretrained(), imagenet_dir, n=n_images, size=VARIANTS[0][2],
+                        larger_size=size, batch_size=batch_size, class_index=class_index)
+    return {"lite2": lite2, "upscaling": up}
 
 
 def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCode], *,

@@ -1,0 +1,130 @@
+"""Codes designed for the EfficientNet-Lite network they run in (notebook 07).
+
+The network is converted once with the binary code to fix each FS layer's scale α_l (the
+converter's statistic of its calibration inputs); the inputs of every FS layer on the
+calibration images, divided by α_l, are the design data: ReLU6 layers ``min(v, 6) / α_l``
+(the ceiling included), the signed identity neurons of the linear bottlenecks ``±v / α_l``
+(each of the pair sees one sign). From them: distribution-aware codes (with spike prices λ)
+pooled over all layers of a kind, and per layer; the JRA floating-point code on the ReLU6
+layers. Every candidate is a :class:`Candidate` that :func:`convert_candidate` turns into a
+network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from helpers.fs import codes as code_families
+from helpers.fs.jra import jra_code
+from helpers.fs.neuron import FSCode
+from helpers.snn.convert import convert
+from helpers.snn.graph import output_name
+from helpers.snn.network import FSNetwork, build_model
+
+KINDS = ("relu6", "identity")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to convert the network: ``relu6`` and ``bottleneck`` codes in normalised units
+    (input scale 1), or ``layer_codes`` per FS layer in the layer's units (then ``relu6``
+    only names the candidate in results rows)."""
+
+    relu6: FSCode
+    bottleneck: FSCode
+    layer_codes: dict[str, FSCode] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.relu6.name
+
+
+def layer_samples(net: FSNetwork, x: np.ndarray, max_per_layer: int = 20_000, seed: int = 0,
+                  batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Normalised inputs of every FS layer of ``net`` on images ``x`` (see the module
+    docstring), at most ``max_per_layer`` per layer (a seeded random subset), by layer name."""
+    ann, pre = build_model(net.graph, output_name(net.graph), net.folded, "ann")
+    info = {i.name: i for i in net.layers}
+    names = [k for k in pre if k in info]
+    probe = tf.keras.Model(ann.inputs, [pre[k] for k in names])
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for i in range(0, len(x), batch_size):
+        outs = probe(x[i:i + batch_size], training=False)
+        for k, o in zip(names, outs if isinstance(outs, (list, tuple)) else [outs]):
+            v = np.asarray(o, np.float64).ravel()
+            if info[k].activation == "relu6":
+                v = np.minimum(v, 6.0)
+            else:
+                v = np.concatenate([v, -v])
+            parts[k].append(v / info[k].scale)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, p in parts.items():
+        v = np.concatenate(p)
+        out[k] = v if v.size <= max_per_layer else rng.choice(v, max_per_layer, replace=False)
+    return out
+
+
+def _as(code: FSCode, activation: str, name: str, **meta) -> FSCode:
+    """``code`` for layers of ``activation`` (normalised units), renamed, with ``meta``."""
+    return FSCode(name, activation, code.h, code.T, code.d, code.x_range,
+                  {**code.meta, "input_scale": 1.0, **meta})
+
+
+def pooled_candidates(samples: dict[str, np.ndarray], kinds: dict[str, str], K_list,
+                      lambdas, jra_specs, *, progress: bool = True) -> list[Candidate]:
+    """Binary, distribution-aware (each λ of ``lambdas``: one code per kind, designed on the
+    pooled samples of its layers) and JRA floating point on the ReLU6 layers (``(mantissa K,
+    exponent steps)`` of ``jra_specs``, binary bottlenecks with as many steps) for every K.
+    ``kinds``: each layer's kind ("relu6" / "identity")."""
+    pooled = {kind: np.concatenate([v for k, v in samples.items() if kinds[k] == kind])
+              for kind in KINDS}
+    out = [Candidate(_as(code_families.binary(K), "relu6", f"binary_K{K}"),
+                     code_families.binary(K)) for K in K_list]
+    jobs = [(K, lam) for K in K_list for lam in lambdas]
+    for K, lam in tqdm(jobs, desc="pooled codes", disable=not progress):
+        tag = f"lam{lam:g}_K{K}"
+        c = {kind: code_families.distribution_aware(pooled[kind], K, lam) for kind in KINDS}
+        out.append(Candidate(_as(c["relu6"], "relu6", f"lite_distaware_{tag}", lam=lam),
+                             _as(c["identity"], "identity", f"lite_bottleneck_{tag}", lam=lam)))
+    for m, e in jra_specs:
+        for improved in (False, True):
+            jra = jra_code(m, e, 1.0, improved)
+            out.append(Candidate(jra, code_families.binary(m + e)))
+    return out
+
+
+def per_layer_candidates(samples: dict[str, np.ndarray], net: FSNetwork, K_list, lambdas, *,
+                         progress: bool = True) -> list[Candidate]:
+    """A distribution-aware code for every FS layer of ``net`` (its own samples, in its own
+    units α_l) for each K and λ: the network-specific design taken to single layers."""
+    out = []
+    for K in K_list:
+        for lam in lambdas:
+            layer_codes = {}
+            for info in tqdm(net.layers, desc=f"per-layer codes K={K} λ={lam:g}",
+                             disable=not progress):
+                c = code_families.distribution_aware(samples[info.name], K, lam)
+                layer_codes[info.name] = _as(c, info.activation, f"{info.name}_{c.name}").scaled(
+                    info.scale).with_meta(layer_scale_value=info.scale)
+            tag = f"lam{lam:g}_K{K}"
+            name = _as(code_families.binary(K), "relu6", f"lite_distaware_per_layer_{tag}",
+                       family="distribution_aware_per_layer", lam=lam)
+            out.append(Candidate(name, code_families.binary(K), layer_codes))
+    return out
+
+
+def convert_candidate(model, cand: Candidate, x_calib: np.ndarray, input_mode: str = "analog",
+                      spiking_bottlenecks: bool = True) -> FSNetwork:
+    """``model`` converted with ``cand`` (bottlenecks as signed identity FS neurons unless
+    ``spiking_bottlenecks`` is False: then analog, and per-layer codes are not allowed)."""
+    if cand.layer_codes is not None and not spiking_bottlenecks:
+        raise ValueError(f"{cand.name}: per-layer codes include the bottleneck neurons; "
+                         "convert it with spiking bottlenecks")
+    return convert(model, {"relu6": cand.relu6}, x_calib, input_mode=input_mode,
+                   bottleneck_code=cand.bottleneck if spiking_bottlenecks else None,
+                   layer_codes=cand.layer_codes)
