@@ -275,3 +275,27 @@ def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network():
                                        "eval": slice(15, 30)}
     with pytest.raises(ValueError, match="must leave evaluation images"):
         sample_parts(15, 10, 5)
+
+
+def test_upscale_factor_and_less_detail(tmp_path):
+    """A 227 x 240 image: the 224-px crop is int(224 / 256 * 227) = 198 px (x 224/198), the
+    260-px crop int(260 / 292 * 227) = 202 px (x 260/202). ``detail`` < 1 shrinks the crop
+    first: a smooth image barely changes, a checkerboard of 1-px squares is blurred away."""
+    from PIL import Image
+
+    from helpers.imagenet import preprocess, upscale_factor
+
+    yy, xx = np.mgrid[0:227, 0:240]
+    smooth = np.stack([xx, yy, xx + yy], -1) * 255 // (240 + 227)
+    board = ((xx + yy) % 2 * 255)[..., None].repeat(3, -1)
+    for name, img in (("smooth", smooth), ("board", board)):
+        Image.fromarray(img.astype(np.uint8)).save(tmp_path / f"{name}.png")
+    assert upscale_factor(tmp_path / "smooth.png", 224) == pytest.approx(224 / 198)
+    assert upscale_factor(tmp_path / "smooth.png", 260) == pytest.approx(260 / 202)
+    same = preprocess(tmp_path / "smooth.png", 224, detail=1.0)
+    assert same.shape == (224, 224, 3)
+    np.testing.assert_allclose(preprocess(tmp_path / "smooth.png", 224, detail=0.8), same, atol=0.02)
+    sharp, blurred = (preprocess(tmp_path / "board.png", 224, detail=d) for d in (1.0, 0.5))
+    assert blurred.std() < 0.5 * sharp.std()
+    with pytest.raises(ValueError, match="detail=0 must be in"):
+        preprocess(tmp_path / "board.png", 224, detail=0)

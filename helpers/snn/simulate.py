@@ -1,34 +1,32 @@
 """Event-level, time-stepped simulation of a network converted by :mod:`helpers.snn.convert`.
 
-The network is cut at its FS layers into a *synaptic* map ``S`` (convolutions, pooling,
-residual adds: everything between spiking layers). Each FS layer fires during its own window
-of K steps, ``[stage*K, (stage+1)*K)``; before its window it integrates the weighted spikes
-``d(t) z(t)`` its sources emit, step by step, through the bias-free synaptic map, on top of
-its constant input current (biases, and the analog image for a first layer that receives
-it). When the window opens, the neuron starts from the integrated input and runs its code:
-``z = Θ(v - T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes.
-Latency is ``(last stage + 1) * K`` steps and grows with depth.
+The network is cut at its FS layers into a *synaptic* map (convolutions, pooling, residual
+adds: everything between spiking layers). Each FS layer fires during its own window of K
+steps, ``[stage*K, (stage+1)*K)``; before its window it integrates the weighted spikes
+``d(t) z(t)`` its sources emit through the synaptic map, on top of its constant input current
+(biases, and the analog image for a first layer that receives it). When the window opens,
+the neuron starts from the integrated input and runs its code step by step: ``z = Θ(v -
+T(t))``, ``v -= h(t) z``. The read-out integrates the last layer's weighted spikes. Latency is
+``(last stage + 1) * K`` steps and grows with depth.
 
-Synaptic work is event-driven: a source's synapses (its outgoing convolutions only) run once
-per window, on the steps in which it fired. Two deliveries, the same spikes in exact
-arithmetic (the synapses are linear and every source's window closes before any of its
-targets' windows opens -- pipelined stages -- so a target has all of a window's input before
-it fires):
+Every source's window closes before any of its targets' windows opens (pipelined stages), so
+a target has all of a window's input before it fires, and the simulation runs layer by layer
+in stage order. The synapses are linear, so a window's spikes can reach the target step by
+step or as their sum -- the same membrane in exact arithmetic. Two deliveries:
 
-* ``"summed"`` (default): the window's weighted spikes ``Σ_t d(t) z(t)`` (the JRA gain state
-  applied, a signed pair's two trains subtracted), summed in step order, cross the synapses as
-  one frame. The additions happen in the FS-equivalent model's order, so spikes and logits
-  match it bit for bit except where a residual add sums its inputs in another order; any
-  difference left is a semantic one. Synaptic work: one frame per source and window.
-* ``"per_step"``: each step's frame ``d(t) z(t)`` crosses the synapses (all K as one batch of
-  K x images) and the targets add the K increments in step order, as GeNN does. Float32
-  rounding of the K partial sums can move a neuron within ~1e-6 of a threshold across it.
+* ``"summed"`` (default): each source's window output ``Σ_t d(t) z(t)`` (summed in step order;
+  the JRA gain state applied; a signed pair's two trains subtracted) is kept until a target's
+  window opens; then the target's synapses -- every path from its sources, with biases -- pass
+  it in one go, in the FS-equivalent model's order of operations. Spikes and logits therefore
+  match that model bit for bit: any difference would be a semantic error, not rounding.
+  Synaptic work: one pass per target and window.
+* ``"per_step"``: each step's frame ``d(t) z(t)`` crosses the source's outgoing synapses (all
+  K as one batch of K x images) and the targets add the K increments in step order, as GeNN
+  does. Float32 rounding of the partial sums can move a neuron within ~1e-6 of a threshold
+  across it: a spike more or less, rarely another prediction.
 
-The simulation runs layer by layer in stage order.
-
-The result must equal :meth:`helpers.snn.network.FSNetwork.run` (identical predictions, logits
-equal to float tolerance): the evidence that the FS network is a spiking network and not an
-ANN with quantised activations.
+The result must equal :meth:`helpers.snn.network.FSNetwork.run`: the evidence that the FS
+network is a spiking network and not an ANN with quantised activations.
 """
 
 from __future__ import annotations
