@@ -45,8 +45,9 @@ from helpers.report.panels import (
     plot_fs_trace,
     plot_pareto,
     plot_raster_summary,
+    split_label,
 )
-from helpers.report.style import code_label, model_label, savefig, set_style
+from helpers.report.style import ACTIVATION_LABELS, code_label, model_label, savefig, set_style
 from helpers.results import read_json
 from helpers.selection import best_code, chosen_test_row, split_of
 
@@ -266,10 +267,13 @@ def panel_smooth_networks(src: Sources, fig: plt.Figure) -> None:
             and (rows.model == n).any()]
     if not nets:
         raise MissingResults("cifar10.json has no SiLU or sigmoid network rows (run notebook 06)")
-    for ax, (act, name) in zip(fig.subplots(1, len(nets), squeeze=False)[0], nets):
+    axes = fig.subplots(1, len(nets), squeeze=False)[0]
+    for ax, (act, name) in zip(axes, nets):
         g = compared_rows(rows[(rows.model == name) & (rows.input_mode == "analog")])
         plot_accuracy_vs_spikes(g, g.iloc[:0], ax, ann_accuracy=g["ann_accuracy"].iloc[0])
-        ax.set_title(model_label(name))
+        ax.set(title=f"{ACTIVATION_LABELS[act]} network", xlabel="spikes per neuron",
+               ylabel="accuracy (%)" if ax is axes[0] else "")
+    fig.suptitle(f"every code, {split_label(g)}")
 
 
 def panel_cifar_accuracy_vs_K(src: Sources, fig: plt.Figure) -> None:
@@ -411,7 +415,7 @@ PANELS: dict[str, tuple[Callable, tuple[float, float], str]] = {
     "raster": (panel_raster, (16, 6), "Spikes of one CIFAR-10 image through the pipelined network, and spikes per neuron per layer."),
     "spike_bound": (panel_spike_bound, (12, 8), "Error vs spikes per neuron of binary, designed and floating-point codes on the ReLU network's real pre-activations, and the spike bound (the fewest spikes any code with the same output levels could spend)."),
     "smooth": (panel_smooth, (14, 5), "SiLU and sigmoid: our fitted FS codes against Stöckl & Maass's published ones."),
-    "smooth_networks": (panel_smooth_networks, (16, 7), "SiLU and sigmoid ResNet-20s as FS-SNNs: accuracy vs spikes per neuron of every code (density fits, spike-priced fits, offset-folded pairs, Stöckl & Maass's codes); dotted: the ANN."),
+    "smooth_networks": (panel_smooth_networks, (14, 6), "SiLU and sigmoid ResNet-20s as FS-SNNs: accuracy vs spikes per neuron of every code (density fits, spike-priced fits, offset-folded pairs, Stöckl & Maass's codes); dotted: the ANN."),
     "mlgenn": (panel_mlgenn, (24, 4.5), "The same networks on GeNN via mlGeNN: mlGeNN's FewSpike path vs our GeNN FS neuron (identical), and our codes in GeNN vs our event-level simulator."),
 }
 

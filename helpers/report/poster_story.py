@@ -148,7 +148,7 @@ def smooth(src: Sources) -> Section:
         text.append(line + ".")
     text.append("An offset-folded pair moves the activation's resting value into the next "
                 "layer's bias: a neuron at rest sends no spike.")
-    return Section("SiLU and sigmoid", text, "smooth_networks", 5.0)
+    return Section("SiLU and sigmoid", text, "smooth_networks", 5.5)
 
 
 def imagenet(src: Sources) -> Section:
