@@ -476,3 +476,39 @@ def test_offset_folded_sigmoid_network_matches_simulator_and_padding(monkeypatch
     assert a["max_abs_logit_diff"] == 0.0 and a["images_all_counts_equal"] == 1.0
     a = agreement(net, x, progress=False, delivery="per_step")
     assert a["same_prediction"] == 1.0 and a["spike_count_rel_diff"] < 1e-3
+
+
+def test_committed_sigmoid_network_with_offset_code_is_bit_exact(cifar10):
+    """On the committed sigmoid ResNet-20 with an offset-folded code, summed delivery equals
+    the FS-equivalent model bit for bit: the pair's difference and the offset are added in
+    one kernel on both sides, so TensorFlow's graph optimiser cannot regroup those sums with a
+    residual add (before this, logits differed by up to 0.038 on these 200 images)."""
+    from helpers.ann.resnet import load_card, load_model
+    from helpers.data import normalize
+    from helpers.paths import project_dirs
+
+    dirs = project_dirs(None)
+    pp = load_card(dirs.models, "resnet20_sigmoid_from_relu")["preprocessing"]
+    m = load_model(dirs.models / "resnet20_sigmoid_from_relu.keras")
+    x_cal = normalize(cifar10.x_train[45_000:45_200], pp["mean"], pp["std"])
+    x = normalize(cifar10.x_test[:200], pp["mean"], pp["std"])
+    net = convert(m, FSCode.load(dirs.codes / "offset_sigmoid_K6.json"), x_cal)
+    a = agreement(net, x, progress=False)
+    assert a["max_abs_logit_diff"] == 0.0 and a["images_all_counts_equal"] == 1.0
+
+
+def test_summed_windows_of_networks_with_the_same_shapes_reuse_one_compiled_kernel():
+    """A second network of the same shapes and K (other weights, other code values) traces
+    no new window function: compiled kernels are shared, not kept per network."""
+    from helpers.snn import simulate as sim
+
+    x = _images(8, (12, 12, 3), 1)
+    first = convert(_random_net(0), codes.binary(4, 1.0), x)
+    simulate(first, x, progress=False)
+    fn = sim._FS_WINDOWS[(False, False)]
+    traced = fn.experimental_get_tracing_count()
+    second = convert(_random_net(2), codes.geometric(4, 1.0, 2.0, True), x)
+    assert [i.n_neurons for i in second.layers] == [i.n_neurons for i in first.layers]
+    s, eq = simulate(second, x, progress=False), second.run(x)
+    assert fn.experimental_get_tracing_count() == traced
+    np.testing.assert_array_equal(s["logits"], eq["logits"])

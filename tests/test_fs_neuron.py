@@ -184,3 +184,21 @@ def test_malformed_json_is_rejected():
         FSCode.from_dict({"name": "x", "h": [1]})
     with pytest.raises(CodeError, match="K=3"):
         FSCode.from_dict({"name": "x", "activation": "relu", "K": 3, "h": [1], "T": [1], "d": [1]})
+
+
+def test_signed_pair_kernel_equals_two_numpy_neurons_and_the_offset():
+    """fs_pair_tf_forward: (out(x) − out_neg(−x)) + offset with its own code for the −x
+    neurons, and the spikes of both, equal to two NumPy neurons (float32, same order)."""
+    from helpers.fs.neuron import fs_pair_tf_forward
+
+    pos, neg = codes.binary(6, 2.0), codes.geometric(5, 1.0, 2.0, True)
+    x = np.random.default_rng(3).normal(0, 1.2, (4, 7, 3)).astype(np.float32)
+    arrays = [tuple(tf.constant(a.astype(np.float32)) for a in (c.h, c.T, c.d)) for c in (pos, neg)]
+    for offset in (0.0, 0.5):
+        out, z = fs_pair_tf_forward(tf.constant(x), *arrays, offset)
+        o_p, s_p = fs_numpy(x, pos)
+        o_n, s_n = fs_numpy(-x, neg)
+        ref = (o_p.astype(np.float32) - o_n.astype(np.float32)) + np.float32(offset)
+        np.testing.assert_array_equal(out.numpy(), ref)
+        np.testing.assert_array_equal(z.numpy(), s_p + s_n)
+    assert z.numpy().sum() > 0 and np.abs(out.numpy() - 0.5).max() > 0.1

@@ -312,20 +312,42 @@ def check_06(root: Path, p: dict) -> None:
 
 def check_07(root: Path, p: dict) -> None:
     res = _json(root / "data" / "results" / "imagenet.json")
-    assert {"n_calib", "n_eval", "ann", "seed", "rows", "provenance"} <= set(res)
-    assert {r["split"] for r in res["rows"]} == {"eval"}
-    assert (res["n_calib"], res["n_eval"]) == (p["n_calib"], p["n_images"] - p["n_calib"])
+    assert {"n_calib", "n_val", "n_eval", "ann", "parts", "seed", "rows", "provenance"} <= set(res)
+    n_eval = p["n_images"] - p["n_calib"] - p["n_val"]
+    assert (res["n_calib"], res["n_val"], res["n_eval"]) == (p["n_calib"], p["n_val"], n_eval)
+    assert res["parts"] == {"calib": [0, p["n_calib"]], "val": [p["n_calib"], p["n_calib"] + p["n_val"]],
+                            "eval": [p["n_calib"] + p["n_val"], p["n_images"]]}
     assert res["ann"]["n_images"] == p["n_images"]
-    # each binary K; the FS-input K also with FS-encoded input and with analog bottlenecks
-    n = len(p["K_list"]) + 2 * (p["fs_input_K"] in p["K_list"]) + len(p["designed_codes"])
-    assert len(res["rows"]) == n
-    _rows_ok(res["rows"], {"code", "snn_top1", "snn_top5", "mean_spikes_per_neuron"},
-             "n_images", res["n_eval"])
-    # every fully spiking row (spiking bottlenecks) checked event by event on n_sim images
-    for r in res["rows"]:
+    val = [r for r in res["rows"] if r["split"] == "val"]
+    ev = [r for r in res["rows"] if r["split"] == "eval"]
+    assert len(val) + len(ev) == len(res["rows"])
+    # every candidate on the validation part: binary, pooled and per-layer distribution-aware
+    # codes per K and λ, JRA (both variants), notebook 03's codes
+    Ks, lams, pl = p["K_list"], p["lambdas"], p["per_layer_lambdas"]
+    expected = ({f"binary_K{K}" for K in Ks} | {f"lite_distaware_lam{lam:g}_K{K}" for K in Ks for lam in lams}
+                | {f"lite_distaware_per_layer_lam{lam:g}_K{K}" for K in Ks for lam in pl}
+                | {f"jra_fp{v}_K{m}_E{e}" for m, e in p["jra_specs"] for v in ("", "_implicit")}
+                | set(p["resnet_codes"]))
+    assert [r["code"] for r in val] and {r["code"] for r in val} == expected and len(val) == len(expected)
+    _rows_ok(val, {"code", "snn_top1", "snn_top5", "mean_spikes_per_neuron"}, "n_images", p["n_val"])
+    _rows_ok(ev, {"code", "snn_top1", "chosen_on", "mean_spikes_per_neuron"}, "n_images", n_eval)
+    assert sum(r["chosen_on"].endswith("(best_code)") for r in ev) == 1
+    assert {f"binary_K{K}" for K in Ks} <= {r["code"] for r in ev}
+    fs_in = [r for r in ev if r["code"] == f"binary_K{p['fs_input_K']}"]
+    assert sorted((r["input_mode"], r["bottlenecks"]) for r in fs_in) == [
+        ("analog", "analog"), ("analog", "spiking"), ("fs", "spiking")]
+    for r in ev:        # every fully spiking evaluation row checked event by event
         assert ("event_level_n" in r) == (bool(p["n_sim"]) and r["bottlenecks"] == "spiking")
         if "event_level_n" in r:
             assert r["event_level_n"] == p["n_sim"] and 0 <= r["event_level_agreement"] <= 1
+    if p["lite2"]:
+        head = next(r for r in ev if r["chosen_on"].endswith("(best_code)"))
+        l2 = res["lite2"]
+        assert l2["recipe"]["code"] == head["code"] and l2["ann"]["n_images"] == p["n_images"]
+        assert f"binary_K{head['K']}" in {r["code"] for r in l2["rows"]}
+        assert all(r["event_level_n"] == p["n_sim_lite2"] for r in l2["rows"])
+        up = res["upscaling"]
+        assert 0 < up["detail"] < 1 and up["larger_upscale_factor"] > up["upscale_factor"] > 1
     _figures(root, "07_top1_vs_K", "07_layer_spikes")
 
 

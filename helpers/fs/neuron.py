@@ -320,6 +320,30 @@ def fs_tf_forward(x, h, T, d):
     return _FS_FORWARD(x, h, T, d)
 
 
+_FS_PAIR = None
+
+
+def fs_pair_tf_forward(x, pos, neg, offset: float = 0.0):
+    """A signed pair per value (neurons with code arrays ``pos = (h, T, d)`` on x and ``neg``
+    on -x): ``((out(x) - out_neg(-x)) + offset, spikes of both)``, like
+    :func:`fs_tf_forward`, in **one** XLA kernel -- so TensorFlow's graph optimiser cannot
+    regroup the difference and the offset with the sums around them (the event-level
+    simulator adds them in this order)."""
+    global _FS_PAIR
+    if _FS_PAIR is None:
+        tf = _tf()
+
+        @tf.function(jit_compile=True)
+        def pair(x, h, T, d, hn, Tn, dn, offset, add_offset: bool):
+            out, z = _tf_steps(x, h, T, d, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
+            out_n, z_n = _tf_steps(-x, hn, Tn, dn, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
+            out = out - out_n
+            return (out + offset if add_offset else out), z + z_n
+
+        _FS_PAIR = pair
+    return _FS_PAIR(x, *pos, *neg, np.float32(offset), bool(offset))
+
+
 def fs_tf_code(x, code: FSCode, return_spikes: bool = True):
     """:func:`fs_tf` with the arrays of an :class:`FSCode`."""
     return fs_tf(x, code.h.astype(DTYPE), code.T.astype(DTYPE), code.d.astype(DTYPE),

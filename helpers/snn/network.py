@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from helpers.ann.metrics import topk_hits
 from helpers.fs.jra import JRACode, jra_tf_forward
-from helpers.fs.neuron import FSCode, fs_tf_forward
+from helpers.fs.neuron import FSCode, fs_pair_tf_forward, fs_tf_forward
 from helpers.fs.offset import OffsetCode
 from helpers.snn.graph import GraphNode
 
@@ -53,19 +53,23 @@ class FSActivation(tf.keras.layers.Layer):
         neg = code.negative if isinstance(code, OffsetCode) else code
         self.neg = tuple(tf.constant(a.astype(np.float32)) for a in (neg.h, neg.T, neg.d))
         self.offset = code.offset if isinstance(code, OffsetCode) else 0.0
-
-    def _forward(self, x, arrays):
-        if isinstance(self.code, JRACode):       # exponent steps, then the mantissa neuron
-            return jra_tf_forward(x, self.code)
-        return fs_tf_forward(x, *arrays)
+        if self.offset and not signed:
+            raise ValueError(f"{code.name}: an offset-folded code needs signed neurons (a pair "
+                             "per value); convert() sets signed=True for it")
+        if isinstance(code, JRACode) and signed:
+            raise ValueError(f"{code.name}: JRA floating-point codes are for ReLU layers; "
+                             "signed (input, bottleneck) neurons need FS codes")
+        # JRA neurons: their own XLA kernel (the code's steps are Python constants)
+        self._jra = (tf.function(lambda x: jra_tf_forward(x, self.code), jit_compile=True,
+                                 reduce_retracing=True) if isinstance(code, JRACode) else None)
 
     def call(self, x):
-        out, z = self._forward(x, (self.h, self.T, self.d))
-        if self.signed:
-            out_n, z_n = self._forward(-x, self.neg)
-            out, z = out - out_n, z + z_n
-        if self.offset:
-            out = out + self.offset
+        if self._jra is not None:          # exponent steps, then the mantissa neuron
+            out, z = self._jra(x)
+        elif self.signed:                  # the pair (and offset) in one kernel, see there
+            out, z = fs_pair_tf_forward(x, (self.h, self.T, self.d), self.neg, self.offset)
+        else:
+            out, z = fs_tf_forward(x, self.h, self.T, self.d)
         axes = list(range(1, len(x.shape)))
         spikes = tf.reduce_sum(z, axis=axes)
         synops = (tf.reduce_sum(z * self.fanout, axis=axes) if self.fanout is not None

@@ -18,8 +18,10 @@ step or as their sum -- the same membrane in exact arithmetic. Two deliveries:
   the JRA gain state applied; a signed pair's two trains subtracted) is kept until a target's
   window opens; then the target's synapses -- every path from its sources, with biases -- pass
   it in one go, in the FS-equivalent model's order of operations. Spikes and logits therefore
-  match that model bit for bit: any difference would be a semantic error, not rounding.
-  Synaptic work: one pass per target and window.
+  match that model bit for bit, with one known exception: TensorFlow's graph optimiser
+  ("remapping") may fuse a convolution with a residual add in one graph and not in the
+  other, which moves a pre-activation by one float32 ulp (seen on JRA codes; gone with
+  remapping switched off). Synaptic work: one pass per target and window.
 * ``"per_step"``: each step's frame ``d(t) z(t)`` crosses the source's outgoing synapses (all
   K as one batch of K x images) and the targets add the K increments in step order, as GeNN
   does. Float32 rounding of the partial sums can move a neuron within ~1e-6 of a threshold
@@ -43,13 +45,13 @@ from helpers.snn.graph import GraphNode, output_name
 from helpers.snn.network import FSNetwork, _Builder, build_model, linear_clone
 
 
-def affine_model(net: FSNetwork) -> tf.keras.Model:
+def affine_model(net: FSNetwork, offsets: bool = True) -> tf.keras.Model:
     """The network cut at its FS layers: ``[image, FS outputs...] -> [pre-activations of every
-    FS layer..., logits]`` with biases and the offsets of offset-folded layers -- the constant
-    currents when spikes are zero."""
-    offsets = {i.name: i.code.offset for i in net.layers if isinstance(i.code, OffsetCode)}
+    FS layer..., logits]`` with biases and (``offsets``) the offsets of offset-folded layers
+    -- the constant currents when spikes are zero."""
+    add = {i.name: i.code.offset for i in net.layers if isinstance(i.code, OffsetCode)}
     return build_model(net.graph, output_name(net.graph), net.folded, "split",
-                       offsets=offsets)[0]
+                       offsets=add if offsets else None)[0]
 
 
 def _increment(n: GraphNode, xs: list, net: FSNetwork, builder: _Builder):
@@ -106,8 +108,9 @@ def dendrite_models(net: FSNetwork) -> list[tuple[tf.keras.Model, list[int]]]:
     (through convolutions, pooling and adds, with biases and folded offsets) to its input
     current, and the slots of those sources (0: the image or its FS-encoded frame; 1 + i:
     the i-th FS layer). Summed delivery runs each once per window, with the FS-equivalent
-    model's operations in its order."""
-    cut = affine_model(net)
+    model's operations in its order; an offset-folded layer's window output already holds its
+    offset (:func:`_fs_steps`, as the FS-equivalent layer's kernel adds it)."""
+    cut = affine_model(net, offsets=False)
     nodes = {n.name: n for n in net.graph}
     fs = [n.name for n in net.graph if n.is_fs]
 
@@ -141,16 +144,18 @@ def _deliver(model, frames: list, accs: list) -> list:
     return new
 
 
-def _fs_steps(codes: list[tuple[np.ndarray, ...]]):
+def _fs_steps(codes: list[tuple], offset=None):
     """One FS layer's K steps as a function ``(start, r) -> (frames, window, counts,
     raster)``: its neurons from membrane ``start`` ``(B, ...)`` (``z = Θ(v - T(t))`` as ``v >=
     T(t)``, the FS-equivalent model's test; ``v -= h(t) z``) -- ``codes``: the ``(h, T, d)``
-    of the neurons on ``start`` and, for a signed pair, of those on ``-start``. Returns the
+    (arrays or tensors) of the neurons on ``start`` and, for a signed pair, of those on
+    ``-start``; ``offset``: an offset-folded code's constant, or None. Returns the
     weighted spike frames ``d(t) z(t)`` of each step (the second neuron's negative), their sum
-    over the window (each neuron's train summed in step order, then the pair subtracted), the
-    spikes per image ``(B,)`` and image ``r``'s spikes ``(K, n_neurons)``."""
-    h, T, d = ([tf.constant(c[k], tf.float32) for c in codes] for k in range(3))
-    K, signed = len(codes[0][0]), len(codes) == 2
+    over the window (each neuron's train summed in step order, then the pair subtracted, then
+    an offset-folded code's ``offset`` added: the FS-equivalent layer's order), the spikes per
+    image ``(B,)`` and image ``r``'s spikes ``(K, n_neurons)``."""
+    h, T, d = ([tf.convert_to_tensor(c[k], tf.float32) for c in codes] for k in range(3))
+    K, signed = int(h[0].shape[0]), len(codes) == 2
 
     def steps(start, r):
         B = tf.shape(start)[0]
@@ -164,7 +169,8 @@ def _fs_steps(codes: list[tuple[np.ndarray, ...]]):
             frames.append(d[0][t] * zs[0] - d[1][t] * zs[1] if signed else d[0][t] * zs[0])
             counts += tf.add_n([tf.reduce_sum(tf.reshape(z, [B, -1]), 1) for z in zs])
             raster.append(tf.concat([tf.reshape(z[r], [-1]) for z in zs], 0) > 0)
-        return frames, sums[0] - sums[1] if signed else sums[0], counts, tf.stack(raster)
+        window = sums[0] - sums[1] if signed else sums[0]
+        return frames, window if offset is None else window + offset, counts, tf.stack(raster)
 
     return steps
 
@@ -304,8 +310,40 @@ def _layer_steps(info):
             raise NotImplementedError("JRA floating-point codes are for ReLU layers; "
                                       "signed (input, bottleneck) neurons need FS codes")
         return _jra_steps(info.code)
-    neg = info.code.negative if isinstance(info.code, OffsetCode) else info.code
-    return _fs_steps([(c.h, c.T, c.d) for c in ([info.code, neg] if info.signed else [info.code])])
+    return _fs_steps(*_fs_arrays(info))
+
+
+def _fs_arrays(info) -> tuple[list[tuple[np.ndarray, ...]], float | None]:
+    """The ``(h, T, d)`` of an FS layer's neurons (both of a signed pair) and its offset."""
+    folded = isinstance(info.code, OffsetCode)
+    neg = info.code.negative if folded else info.code
+    codes = [info.code, neg] if info.signed else [info.code]
+    return ([tuple(np.asarray(a, np.float32) for a in (c.h, c.T, c.d)) for c in codes],
+            np.float32(info.code.offset) if folded else None)
+
+
+#: Summed-delivery windows of FS layers, one XLA function per (signed, offset-folded) kind;
+#: the code arrays are arguments, so every layer and network of the same shapes and K re-uses
+#: one compiled kernel instead of compiling (and keeping) its own.
+_FS_WINDOWS: dict[tuple[bool, bool], Any] = {}
+
+
+def _summed_window(info):
+    """One layer's summed-delivery window ``(start, r) -> (window output, counts, raster)``."""
+    if isinstance(info.code, JRACode):
+        return _compile_window(_layer_steps(info))
+    codes, offset = _fs_arrays(info)
+    key = (len(codes) == 2, offset is not None)
+    if key not in _FS_WINDOWS:
+        @tf.function(jit_compile=True)      # XLA, like the FS-equivalent model's neurons
+        def window(start, r, offset, *arrays):
+            pairs = [arrays[i:i + 3] for i in range(0, len(arrays), 3)]
+            _, w, counts, raster = _fs_steps(pairs, offset if key[1] else None)(start, r)
+            return w, counts, raster
+        _FS_WINDOWS[key] = window
+    args = [tf.constant(np.float32(0.0) if offset is None else offset)]
+    args += [tf.constant(a) for c in codes for a in c]
+    return lambda start, r: _FS_WINDOWS[key](start, r, *args)
 
 
 class EventSimulator:
@@ -320,12 +358,12 @@ class EventSimulator:
                 "event-level simulation needs a purely synaptic network; this one keeps analog "
                 "products (squeeze-excite). Convert without analog_products to simulate it")
         self.net, self.delivery = net, delivery
-        steps = [_layer_steps(info) for info in net.layers]
         if delivery == "summed":
             self.dendrites = [(tf.function(m, reduce_retracing=True), need)
                               for m, need in dendrite_models(net)]
-            self.windows = [_compile_window(s) for s in steps]
+            self.windows = [_summed_window(info) for info in net.layers]
             return
+        steps = [_layer_steps(info) for info in net.layers]
         cut = affine_model(net)
         self.affine = tf.function(cut, reduce_retracing=True)
         self.spike_shapes = [tuple(t.shape[1:]) for t in cut.inputs[1:]]
