@@ -21,9 +21,10 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run --profile $(PROFILE) $(if $(FORCE),--force,)
 
-## tests: pytest for helpers/ + papermill runs of every notebook (quick profile)
+## tests: pytest for helpers/ + papermill runs of every notebook (quick profile), on two
+## workers: the chained notebook runs stay together on one (xdist group "quick_chain")
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 check: $(STAMP)
 	$(BIN)/python -m helpers.notebooks check

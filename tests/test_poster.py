@@ -388,3 +388,26 @@ def test_smooth_network_rows_pick_on_validation_and_check_the_target():
     assert tab.accuracy_gap_pp.tolist() == [0.25, 0.5] and tab.target_met.tolist() == [True, False]
     rows[2]["energy_ratio"] = 0.31                 # one bound missed: target missed
     assert not smooth_network_rows(rows, {"silu": "net_silu"}).target_met.iloc[0]
+
+
+def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):
+    """With choices made on the validation part, the ImageNet section lists the chosen code
+    of each K (the headline first where two share a K) and the Lite2 row of the recipe."""
+    from helpers.report.poster_story import imagenet
+
+    def choose(d):
+        d["rows"][0]["chosen_on"] = "val: headline code (best_code)"          # K = 4
+        d["rows"][1]["chosen_on"] = "reference code"                          # K = 8
+        d["rows"][2]["chosen_on"] = "val: best designed code at this K"       # K = 6
+        d["rows"].append({**d["rows"][0], "code": "other_K4", "accuracy_gap_pp": 0.1,
+                          "chosen_on": "val: best designed code at this K"})
+        d["lite2"] = {"recipe": {"code": "relu_distaware_lam0_K6", "K": 6},
+                      "rows": [{"code": "binary_K6", "accuracy_gap_pp": 9.0,
+                                "mean_spikes_per_neuron": 0.5},
+                               {"code": "relu_distaware_lam0_K6", "accuracy_gap_pp": 1.25,
+                                "mean_spikes_per_neuron": 0.8}]}
+
+    _edit_json(root / "data" / "results" / "imagenet.json", choose)
+    text = imagenet(poster.Sources(root)).paragraphs
+    assert text[0].endswith("K = 4: 9.0 at 1.20; K = 6: 8.0 at 1.50.")
+    assert text[1] == "The larger EfficientNet-Lite2 with the K = 6 recipe: 1.2 points at 0.80 spikes."

@@ -164,6 +164,8 @@ def panel_fs_neuron(src: Sources, fig: plt.Figure) -> None:
     axes = fig.subplots(1, 2, sharey=True)
     plot_fs_trace(binary, 6.3, axes[0], title=f"binary, K = {binary.K}")
     plot_fs_trace(designed, 6.3, axes[1], title=f"fitted, K = {designed.K}")
+    axes[0].set_ylabel("v (input units)")     # short enough for the poster's narrow column
+    axes[1].set_ylabel("")
 
 
 def panel_approximations(src: Sources, fig: plt.Figure) -> None:
@@ -348,16 +350,24 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
         raise MissingResults("cifar10.json has no 'energy' entry (run notebook 06)")
     ax = fig.subplots()
     plot_energy(e, ax)
-    ax.set_title(f"{code_label(e['code'])}, test set")
+    ax.set(title=f"{code_label(e['code'])}, test set", ylabel="µJ per image")
+
+
+#: The code families of the poster's ImageNet panel.
+IMAGENET_PANEL_FAMILIES = ("binary", "distribution_aware", "distribution_aware_per_layer")
 
 
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:
-    """ImageNet (EfficientNet-Lite0, FS neurons for every ReLU6): top-1 vs K, spikes."""
+    """ImageNet (EfficientNet-Lite0, FS neurons for every ReLU6): top-1 vs K, spikes; the
+    binary code and the codes designed for the network (the other references are in notebook
+    07's figure)."""
     rows = _imagenet_rows(src)
+    rows = rows[rows.family.isin(IMAGENET_PANEL_FAMILIES)]
     axes = fig.subplots(1, 2)
     plot_accuracy_vs_K(rows, axes[0], ann_accuracy=rows.ann_accuracy.iloc[0], ax_spikes=axes[1],
-                       ylabel="top-1 (%), image sample", ms=9)
-    axes[1].set_ylabel("spikes per neuron")
+                       ylabel="top-1 (%)", ms=9)
+    axes[0].set_title("top-1, evaluation images")
+    axes[1].set(ylabel="", title="spikes per neuron")
     axes[0].legend(fontsize="x-small")
 
 

@@ -12,6 +12,7 @@ from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
 from helpers.report.poster import (MissingResults, PosterError, Sources, _cifar_headline,
                                    _energy_headline, _genn_headline, _imagenet_headline,
+                                   _imagenet_rows,
                                    smooth_network_rows)
 from helpers.report.style import code_label, model_label
 from helpers.selection import best_finetuned, chosen_test_row, split_of
@@ -156,11 +157,34 @@ def imagenet(src: Sources) -> Section:
         i = _imagenet_headline(src)
     except MissingResults:
         return Section("ImageNet", [f"ImageNet: {_missing('07')}"])
-    return Section("ImageNet", [
-        "EfficientNet-Lite0, spiking end to end. On the image sample the "
-        f"{code_label(i['code'])} code scores {_pct(i['snn_accuracy'])} top-1, "
-        f"{i['accuracy_gap_pp']:.2f} points below the ANN, at "
-        f"{i['mean_spikes_per_neuron']:.2f} spikes per neuron."], "imagenet", 4.4)
+    per_K = _imagenet_chosen_per_K(src)
+    text = ["EfficientNet-Lite0, spiking end to end, with codes designed on its own layers "
+            "and chosen on validation images. On the evaluation images (points below the ANN, "
+            "spikes per neuron): " + "; ".join(per_K)
+            + "." if per_K else
+            f"EfficientNet-Lite0, spiking end to end: the {code_label(i['code'])} code scores "
+            f"{_pct(i['snn_accuracy'])} top-1, {i['accuracy_gap_pp']:.2f} points below the ANN, "
+            f"at {i['mean_spikes_per_neuron']:.2f} spikes per neuron."]
+    l2 = src.result("imagenet").get("lite2")
+    if l2:
+        row = next(r for r in l2["rows"] if r["code"] == l2["recipe"]["code"])
+        text.append(f"The larger EfficientNet-Lite2 with the K = {l2['recipe']['K']} recipe: "
+                    f"{row['accuracy_gap_pp']:.1f} points at "
+                    f"{row['mean_spikes_per_neuron']:.2f} spikes.")
+    return Section("ImageNet", text, "imagenet", 4.4)
+
+
+def _imagenet_chosen_per_K(src: Sources) -> list[str]:
+    """"K = k: gap (pp) at spikes per neuron" for the codes chosen on the sample's validation part (one per
+    K, evaluation images), or nothing for files without choices."""
+    rows = _imagenet_rows(src)
+    if "chosen_on" not in rows:
+        return []
+    chosen = rows[rows.chosen_on.fillna("").str.startswith("val:")]
+    chosen = (chosen.assign(other=~chosen.chosen_on.str.endswith("(best_code)"))
+              .sort_values(["K", "other"]).drop_duplicates("K"))     # the headline first
+    return [f"K = {r.K}: {r.accuracy_gap_pp:.1f} at {r.mean_spikes_per_neuron:.2f}"
+            for r in chosen.itertuples()]
 
 
 def genn(src: Sources) -> Section:

@@ -17,7 +17,7 @@ from helpers.selection import chosen_per_K
 from helpers.snn.convert import convert
 from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
                                         per_layer_candidates, pooled_candidates)
-from helpers.studies.rows import fs_row, net_row, snn_energy, verified
+from helpers.studies.rows import net_row, snn_energy, verified
 
 
 def sample_parts(n: int, n_calib: int, n_val: int) -> dict[str, slice]:
@@ -79,13 +79,13 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
                    K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
                    resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
                    model_name: str = "efficientnet_lite0") -> dict[str, Any]:
-    """Codes designed for the network (next for notebook 07; not run there yet): the ANN
-    check, codes designed for ``model`` on the
+    """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
     calibration part (:func:`design_candidates`), every candidate on the validation part,
     and what :func:`helpers.selection.chosen_per_K` picks there (per K the best designed
-    code, every reference, the headline code) on the evaluation part -- each fully spiking
-    and simulated event by event on its first ``n_sim`` images; the binary code at
-    ``fs_input_K`` also with FS-encoded input and with analog bottlenecks."""
+    code, every reference, the headline code) on the evaluation part, fully spiking; the
+    chosen codes (not the references) also simulated event by event on the first ``n_sim``
+    evaluation images; the binary code at ``fs_input_K`` also with FS-encoded input and
+    with analog bottlenecks."""
     parts = sample_parts(len(y), n_calib, n_val)
     ann, _ = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), (x_val, y_val), (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
@@ -107,8 +107,8 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
             row, net = _row(model, cands[v["code"]], x_cal, x_ev, y_ev, split="eval",
                             input_mode=mode, spiking=spiking, **kw)
             row["chosen_on"] = v["chosen_on"]
-            if n_sim and spiking:                   # fully spiking: checked event by event
-                row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
+            if n_sim and spiking and mode == "analog" and v["chosen_on"].startswith("val:"):
+                row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))   # chosen: event by event
             rows.append(row)
             net.release()
     return {"n_calib": n_calib, "n_val": n_val, "n_eval": int(len(y_ev)), "ann": ann,
@@ -187,54 +187,6 @@ def lite2_study(lite0_results: dict[str, Any], imagenet_dir, *, n_images: int | 
     up = upscaling_cost(load_pretrained(), imagenet_dir, n=n_images, size=VARIANTS[0][2],
                         larger_size=size, batch_size=batch_size, class_index=class_index)
     return {"lite2": lite2, "upscaling": up}
-
-
-def imagenet_study(model, x: np.ndarray, y: np.ndarray, codes_dir, *, n_calib: int, K_list,
-                   fs_input_K: int, designed_codes, n_sim: int, batch_size: int,
-                   seed: int = 0) -> dict[str, Any]:
-    """Notebook 07's computation: the ANN check on all images, then FS conversions (spiking
-    bottlenecks; plus FS-encoded input and analog bottlenecks for ``binary_K<fs_input_K>``)
-    calibrated on the first ``n_calib`` images and evaluated on the rest; every fully spiking
-    row (spiking bottlenecks) is also simulated event by event on the first ``n_sim``
-    evaluation images (:func:`helpers.studies.rows.verified`)."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    top5_hit = topk_hits(logits, y, 5)
-    ann = {"top1": float(np.mean(logits.argmax(1) == y)), "top5": float(np.mean(top5_hit)),
-           "n_images": int(len(y))}
-    print(f"ANN (port check) on all {len(y)} images: top-1 {ann['top1']:.2%}, top-5 "
-          f"{ann['top5']:.2%} — reference on the 1,300-image sample: 83.08 % / 95.54 %")
-    x_cal, x_ev, y_ev = x[:n_calib], x[n_calib:], y[n_calib:]
-    ann_top1 = float(np.mean(logits[n_calib:].argmax(1) == y_ev))
-    ann_top5 = float(np.mean(top5_hit[n_calib:]))
-    saved = {c.name: c for c in code_families.saved_codes_for("relu", codes_dir)}
-    missing = [n for n in designed_codes if n not in saved]
-    if missing:
-        print(f"SKIPPED designed codes {missing}: not in {codes_dir} (run notebook 03)")
-    cands = ([code_families.binary(K, 1.0) for K in K_list]
-             + [saved[n] for n in designed_codes if n in saved])
-    rows = []
-    for code in cands:
-        variants = [("analog", code)]
-        if code.name == f"binary_K{fs_input_K}":      # FS-encoded input; analog bottlenecks
-            variants += [("fs", code), ("analog", None)]
-        for mode, bottleneck in variants:
-            row, net = fs_row(model, {"relu6": code}, x_cal, x_ev, y_ev,
-                              model_name="efficientnet_lite0", input_mode=mode,
-                              batch_size=batch_size, bottleneck_code=bottleneck,
-                              ann_accuracy=ann_top1, split="eval")
-            row.update(n_images=int(len(y_ev)), ann_top1=ann_top1, ann_top5=ann_top5,
-                       snn_top1=row["snn_accuracy"])
-            rows.append(row)
-            print(f"{code.name:>28} {mode:>6} {row['bottlenecks']:>8} bottlenecks: top-1 "
-                  f"{row['snn_accuracy']:.2%} (ANN {ann_top1:.2%}), "
-                  f"{row['mean_spikes_per_neuron']:.3f} spikes/neuron, "
-                  f"latency {row['latency_timesteps']}")
-            if n_sim and bottleneck:        # fully spiking: checked event by event
-                row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
-            net.release()
-    return {"n_calib": n_calib, "n_eval": int(len(y_ev)), "ann": ann, "seed": seed,
-            "caveat": "shipped 1,300-image sample: easier than the full validation set",
-            "rows": rows}
 
 
 def keras_b0_study(weights, x: np.ndarray, y: np.ndarray, codes: dict[str, FSCode], *,

@@ -1,4 +1,4 @@
-"""One row of the CIFAR-10 / ImageNet evaluation tables: an FS conversion measured end to end
+"""One row of the CIFAR-10 / ImageNet evaluation tables: a converted network measured end to end
 (accuracy, spikes per neuron, latency, synaptic operations and energy against the ANN)."""
 
 from __future__ import annotations
@@ -9,24 +9,9 @@ import numpy as np
 
 from helpers.ann.metrics import accuracy
 from helpers.fs.codes import code_family
-from helpers.fs.neuron import FSCode
-from helpers.snn.convert import convert
 from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.network import FSNetwork
 from helpers.snn.simulate import agreement
-
-
-def fs_row(model, code: FSCode | dict[str, FSCode], x_calib: np.ndarray, x: np.ndarray,
-           y: np.ndarray, *, model_name: str, input_mode: str = "analog",
-           scale: str = "percentile", precision: str = "fp32", batch_size: int = 250,
-           ann_accuracy: float | None = None, bottleneck_code: FSCode | None = None,
-           split: str = "test") -> tuple[dict[str, Any], FSNetwork]:
-    """Convert ``model`` with ``code`` and evaluate it on ``(x, y)``; return (row, network).
-    The row is :func:`net_row`'s."""
-    net = convert(model, code, x_calib, scale=scale, input_mode=input_mode,
-                  bottleneck_code=bottleneck_code)
-    return net_row(net, x, y, model_name=model_name, precision=precision,
-                   batch_size=batch_size, ann_accuracy=ann_accuracy, split=split), net
 
 
 def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
