@@ -22,9 +22,9 @@ run: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run --profile $(PROFILE) $(if $(FORCE),--force,)
 
 ## tests: pytest for helpers/ + papermill runs of every notebook (quick profile), on two
-## workers: the chained notebook runs stay together on one (xdist group "quick_chain")
+## workers, one test file per worker at a time (the chained notebook runs stay in order)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 check: $(STAMP)
 	$(BIN)/python -m helpers.notebooks check

@@ -433,7 +433,6 @@ def quick_chain():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("quick_chain")     # one worker runs the chain, in order
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_quick_profile(nb, cifar10_dir, quick_chain):
     prefix = nb.name[:2]
@@ -467,7 +466,6 @@ def _stream_text(executed: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("quick_chain")
 def test_changing_one_parameter_recomputes_and_an_unchanged_run_reuses(quick_chain, tmp_path):
     if "06" not in quick_chain:
         pytest.skip("needs the quick chain's notebook 06 outputs in this session")
