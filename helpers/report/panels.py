@@ -133,7 +133,9 @@ def plot_pareto(net, ax: plt.Axes, front_only: bool = False, reference=None) -> 
                 ls="none", label=f"reference: {code_label(reference['code'])}")
         ax.axhline(reference["mse"], color="black", lw=0.8, ls="--")
     ax.set(xlabel="mean spikes per neuron", ylabel="MSE (normalised units²)", yscale="log")
-    ax.legend(fontsize="small")
+    # under the axes: the curves cross the whole plot, a legend inside would cover some
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
     return ax
 
 
