@@ -158,13 +158,14 @@ def imagenet(src: Sources) -> Section:
     except MissingResults:
         return Section("ImageNet", [f"ImageNet: {_missing('07')}"])
     per_K = _imagenet_chosen_per_K(src)
-    text = ["EfficientNet-Lite0, spiking end to end, with codes designed on its own layers "
-            "and chosen on validation images. On the evaluation images (points below the ANN, "
-            "spikes per neuron): " + "; ".join(per_K)
-            + "." if per_K else
-            f"EfficientNet-Lite0, spiking end to end: the {code_label(i['code'])} code scores "
-            f"{_pct(i['snn_accuracy'])} top-1, {i['accuracy_gap_pp']:.2f} points below the ANN, "
-            f"at {i['mean_spikes_per_neuron']:.2f} spikes per neuron."]
+    if per_K:
+        text = ["EfficientNet-Lite0, spiking end to end, with codes designed on its own layers "
+                "and chosen on validation images. On the evaluation images (points below the "
+                "ANN, spikes per neuron): " + "; ".join(per_K) + "."]
+    else:       # a results file without choices: its headline row
+        text = [f"EfficientNet-Lite0, spiking end to end: the {code_label(i['code'])} code "
+                f"scores {_pct(i['snn_accuracy'])} top-1, {i['accuracy_gap_pp']:.2f} points "
+                f"below the ANN, at {i['mean_spikes_per_neuron']:.2f} spikes per neuron."]
     l2 = src.result("imagenet").get("lite2")
     if l2:
         row = next(r for r in l2["rows"] if r["code"] == l2["recipe"]["code"])
@@ -175,8 +176,8 @@ def imagenet(src: Sources) -> Section:
 
 
 def _imagenet_chosen_per_K(src: Sources) -> list[str]:
-    """"K = k: gap (pp) at spikes per neuron" for the codes chosen on the sample's validation part (one per
-    K, evaluation images), or nothing for files without choices."""
+    """"K = k: gap (pp) at spikes per neuron" for the codes chosen on the sample's validation
+    part (one per K, evaluation images), or nothing for files without choices."""
     rows = _imagenet_rows(src)
     if "chosen_on" not in rows:
         return []
