@@ -298,6 +298,11 @@ def _tf_steps(x, h, T, d, fire):
     return out, spikes
 
 
+def _fires(v, T_t):
+    """The inference test ``v >= T(t)`` as 0/1 spikes (see :func:`fs_tf_forward`)."""
+    return _tf().cast(v >= T_t, v.dtype)
+
+
 _FS_FORWARD = None
 
 
@@ -314,7 +319,7 @@ def fs_tf_forward(x, h, T, d):
 
         @tf.function(jit_compile=True)
         def forward(x, h, T, d):
-            return _tf_steps(x, h, T, d, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
+            return _tf_steps(x, h, T, d, _fires)
 
         _FS_FORWARD = forward
     return _FS_FORWARD(x, h, T, d)
@@ -335,8 +340,8 @@ def fs_pair_tf_forward(x, pos, neg, offset: float = 0.0):
 
         @tf.function(jit_compile=True)
         def pair(x, h, T, d, hn, Tn, dn, offset, add_offset: bool):
-            out, z = _tf_steps(x, h, T, d, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
-            out_n, z_n = _tf_steps(-x, hn, Tn, dn, lambda v, T_t: tf.cast(v >= T_t, x.dtype))
+            out, z = _tf_steps(x, h, T, d, _fires)
+            out_n, z_n = _tf_steps(-x, hn, Tn, dn, _fires)
             out = out - out_n
             return (out + offset if add_offset else out), z + z_n
 

@@ -336,9 +336,9 @@ def _summed_window(info):
     key = (len(codes) == 2, offset is not None)
     if key not in _FS_WINDOWS:
         @tf.function(jit_compile=True)      # XLA, like the FS-equivalent model's neurons
-        def window(start, r, offset, *arrays):
+        def window(start, r, add, *arrays):        # add: the offset (unused if key[1] is False)
             pairs = [arrays[i:i + 3] for i in range(0, len(arrays), 3)]
-            _, w, counts, raster = _fs_steps(pairs, offset if key[1] else None)(start, r)
+            _, w, counts, raster = _fs_steps(pairs, add if key[1] else None)(start, r)
             return w, counts, raster
         _FS_WINDOWS[key] = window
     args = [tf.constant(np.float32(0.0) if offset is None else offset)]
