@@ -17,7 +17,7 @@ BASELINE_FAMILIES = ("binary", "binary_max", "jra_fp", "jra_fp_improved")
 
 
 def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
-              max_spikes: float | None = 1.0,
+              max_spikes: float | None = 1.0, max_energy: float | None = None,
               exclude_families: Iterable[str] = BASELINE_FAMILIES,
               metric: str = "accuracy_gap_pp") -> Mapping[str, Any] | None:
     """The row with the smallest ``metric`` among the designed codes in ``rows``.
@@ -28,7 +28,9 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
     whose family is not in ``exclude_families`` and with ``K <= max_K`` (``None``: any K).
     Among them, those with ``mean_spikes_per_neuron <= max_spikes`` (``None``: any) compete;
     when none is that sparse, every designed code competes; when there is no designed code,
-    every row competes. Ties go to the earlier row. Returns ``None`` for no rows.
+    every row competes. ``max_energy`` (SNN/ANN ``energy_ratio``; ``None``: no bound) narrows
+    that pool the same way: those within it compete, or the whole pool when none is. Ties go
+    to the earlier row. Returns ``None`` for no rows.
     """
     rows = list(rows)
     excluded = set(exclude_families)
@@ -37,6 +39,8 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
     pool = designed or rows
     if max_spikes is not None:
         pool = [r for r in pool if r["mean_spikes_per_neuron"] <= max_spikes] or pool
+    if max_energy is not None:
+        pool = [r for r in pool if r["energy_ratio"] <= max_energy] or pool
     return min(pool, key=lambda r: r[metric], default=None)
 
 
@@ -44,13 +48,20 @@ def best_code(rows: Iterable[Mapping[str, Any]], *, max_K: int | None = 8,
 REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published", "jra_fp", "jra_fp_improved")
 
 
-def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],
-                 metric: str = "accuracy_gap_pp") -> list[dict[str, Any]]:
+#: ``chosen_on`` of the code :func:`best_code` picks within an energy budget, where it is
+#: not the headline code.
+WITHIN_ENERGY = "val: best code within the energy budget"
+
+
+def chosen_per_K(val_rows: Iterable[Mapping[str, Any]], metric: str = "accuracy_gap_pp",
+                 energy_budget: float | None = None) -> list[dict[str, Any]]:
     """The validation rows whose codes are scored on the test set, each with ``chosen_on``.
 
     Per network (``model``) and ``input_mode``: at every K the designed code with the
     smallest ``metric`` (ties: fewer spikes); every reference code
-    (:data:`REFERENCE_FAMILIES`); and the headline code of :func:`best_code`. Fine-tuned
+    (:data:`REFERENCE_FAMILIES`); the headline code of :func:`best_code`; and with
+    ``energy_budget`` (SNN/ANN energy ratio) the code :func:`best_code` picks within it
+    (:data:`WITHIN_ENERGY`, where it differs from the headline). Fine-tuned
     networks (rows with ``finetuned``) were chosen on validation images before (notebook 04)
     and are all scored. The order follows ``val_rows``.
     """
@@ -72,9 +83,17 @@ def chosen_per_K(val_rows: Iterable[Mapping[str, Any]],
         pool = [i for i, r in enumerate(rows) if (r["model"], r["input_mode"]) == key]
         pick = best_code([rows[i] for i in pool], metric=metric)
         if pick is not None:
-            i = pool[[rows[j] is pick for j in pool].index(True)]
-            why[i] = "val: headline code (best_code)"
+            why[_index(rows, pool, pick)] = "val: headline code (best_code)"
+        if energy_budget is not None:
+            lean = best_code([rows[i] for i in pool], metric=metric, max_energy=energy_budget)
+            if lean is not None and lean is not pick:
+                why[_index(rows, pool, lean)] = WITHIN_ENERGY
     return [{**rows[i], "chosen_on": why[i]} for i in sorted(why)]
+
+
+def _index(rows: list, pool: list[int], row) -> int:
+    """The index in ``rows`` (one of ``pool``) of the very object ``row``."""
+    return pool[[rows[j] is row for j in pool].index(True)]
 
 
 def split_of(row: Mapping[str, Any], missing: str = "test") -> str:

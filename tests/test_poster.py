@@ -388,6 +388,14 @@ def test_smooth_network_rows_pick_on_validation_and_check_the_target():
     assert tab.accuracy_gap_pp.tolist() == [0.25, 0.5] and tab.target_met.tolist() == [True, False]
     rows[2]["energy_ratio"] = 0.31                 # one bound missed: target missed
     assert not smooth_network_rows(rows, {"silu": "net_silu"}).target_met.iloc[0]
+    # a sparser code with a smaller gap but over the energy budget becomes the pick; the
+    # best code within the budget is listed after it
+    rows += [row("offset_silu_K8", "val", 0.05, 0.6, 0.32, "offset", 8),
+             row("offset_silu_K8", "test", 0.1, 0.6, 0.32, "offset", 8)]
+    tab = smooth_network_rows(rows, {"silu": "net_silu"})
+    assert list(tab.role) == ["chosen on validation images", "chosen within the energy budget",
+                              "Stöckl & Maass"]
+    assert list(tab.code) == ["offset_silu_K8", "silu_density_K6", "sm_silu_K16"]
 
 
 def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helpers.paths import REPO_ROOT
 from helpers.results import read_json
-from helpers.selection import best_code, chosen_per_K
+from helpers.selection import WITHIN_ENERGY, best_code, chosen_per_K
 
 
 def _row(code, family, K, gap, spikes):
@@ -84,3 +84,23 @@ def test_chosen_per_K_takes_best_designed_per_K_references_and_the_headline():
                       ("d8", "analog"): "val: best designed code at this K",
                       ("sm", "analog"): "reference code",
                       ("a6", "fs"): "val: headline code (best_code)"}
+
+
+def test_energy_budget_narrows_the_pool_and_falls_back_when_nobody_keeps_it():
+    lean = {**_row("offset_K6", "offset", 6, 0.30, 0.67), "energy_ratio": 0.2995}
+    rich = {**_row("offset_K8", "offset", 8, 0.04, 0.64), "energy_ratio": 0.317}
+    rows = [rich, lean]
+    assert best_code(rows) is rich                          # smallest gap, both <= 1 spike
+    assert best_code(rows, max_energy=0.3) is lean          # the only one within 0.3
+    assert best_code(rows, max_energy=0.2) is rich          # none within: the whole pool
+
+
+def test_chosen_per_K_adds_the_best_code_within_the_energy_budget():
+    rows = [{**_val("n", "k8", "offset", 8, 0.04, 0.64), "energy_ratio": 0.317},
+            {**_val("n", "k6", "offset", 6, 0.30, 0.67), "energy_ratio": 0.2995},
+            {**_val("n", "k6b", "offset", 6, 0.38, 0.49), "energy_ratio": 0.24}]
+    chosen = {r["code"]: r["chosen_on"] for r in chosen_per_K(rows, energy_budget=0.3)}
+    assert chosen == {"k8": "val: headline code (best_code)", "k6": WITHIN_ENERGY}
+    assert {r["code"] for r in chosen_per_K(rows)} == {"k8", "k6"}    # k6: best at K = 6
+    # a budget the headline keeps adds nothing
+    assert len(chosen_per_K(rows, energy_budget=0.35)) == len(chosen_per_K(rows))

@@ -166,15 +166,18 @@ def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, An
 
 
 def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
-                  n_verify: int = 0, n_verify_reference: int = 0, progress: bool = True
+                  n_verify: int = 0, n_verify_reference: int = 0,
+                  energy_budget: float | None = None, progress: bool = True
                   ) -> list[dict[str, Any]]:
     """Test-set rows of what was chosen on the validation rows (:func:`chosen_per_K`): per
-    network, input mode and K the best designed code and the reference codes. With
+    network, input mode and K the best designed code and the reference codes (and the best
+    code within ``energy_budget``, an SNN/ANN energy ratio). With
     ``n_verify``, each headline row (:func:`is_headline`) is also simulated event by event on
     the first ``n_verify`` test images, every other reference row on the first
     ``n_verify_reference`` (:func:`helpers.studies.rows.verified`)."""
     out = []
-    for v in tqdm(chosen_per_K(val_rows), desc="test set", disable=not progress):
+    chosen = chosen_per_K(val_rows, energy_budget=energy_budget)
+    for v in tqdm(chosen, desc="test set", disable=not progress):
         x, y, _ = loaded.images(v["model"], "test")
         ann_acc = loaded.reference_accuracy(v["model"], "test")
         net = nets[(v["model"], v["code"], v["input_mode"])]
@@ -223,22 +226,23 @@ def rate_rows(net: FSNetwork, model_name: str, loaded: _Models, T_list, configs,
 def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list, input_modes,
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
-                  n_verify: int = 0, n_verify_reference: int = 0, jra_specs=()
-                  ) -> dict[str, Any]:
+                  n_verify: int = 0, n_verify_reference: int = 0, jra_specs=(),
+                  energy_budget: float | None = None) -> dict[str, Any]:
     """Notebook 06's computation: every FS conversion (post-hoc codes, the JRA floating-point
     codes of ``jra_specs`` and the fine-tuned networks of ``finetuned``) on the validation
     images, the chosen ones on the test images,
     the rate-coded baseline, and the per-layer energy table of the headline code
     (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
     the test set). Headline test rows are checked event by event on ``n_verify`` test images,
-    the other references on ``n_verify_reference`` (:func:`score_on_test`). Returns
-    cifar10.json's dict (without its provenance)."""
+    the other references on ``n_verify_reference`` (:func:`score_on_test`); ``energy_budget``
+    adds each network's best code within that SNN/ANN energy ratio. Returns cifar10.json's
+    dict (without its provenance)."""
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
         max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs)
     test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify,
-                         n_verify_reference=n_verify_reference)
+                         n_verify_reference=n_verify_reference, energy_budget=energy_budget)
     relu = models.get("relu")
     rate = []
     if relu and (key := next((k for k in nets if k[0] == relu), None)):
@@ -255,4 +259,5 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
                   "split": "test", "table": table.to_dict(orient="records")}
     return {"splits": data.describe(), "n_test": int(len(data.y_test)),
             "n_val": int(len(data.y_val)), "n_rate": n_rate, "n_calib": int(len(data.y_calib)),
-            "precision": precision, "seed": seed, "rows": val + test + rate, "energy": energy}
+            "precision": precision, "energy_budget": energy_budget, "seed": seed,
+            "rows": val + test + rate, "energy": energy}
