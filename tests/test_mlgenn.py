@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from helpers.fs.codes import binary
-from helpers.fs.neuron import FSCode
+from helpers.fs.neuron import FSCode, OffsetCode
 from helpers.paths import REPO_ROOT
 from helpers.snn import mlgenn
 from helpers.snn.convert import convert
@@ -100,8 +100,11 @@ def test_fs_neuron_reproduces_mlgenn_fewspike_exactly(tmp_path):
 
 @pytest.mark.parametrize("act,code_name", [("relu", "binary"), ("relu", "relu_distaware_lam0_K6"),
                                             ("silu", "fitted_silu_K8"),
-                                            ("sigmoid", "fitted_sigmoid_K6")])
+                                            ("sigmoid", "fitted_sigmoid_K6"),
+                                            ("sigmoid", "offset_sigmoid_K6"),
+                                            ("silu", "offset_silu_K4")])
 def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
+    """Plain codes and offset-folded pairs (paired GeNN neurons, windows of 2K steps)."""
     _genn()
     code = binary(6, 1.0) if code_name == "binary" else FSCode.load(
         REPO_ROOT / "data" / "codes" / f"{code_name}.json")
@@ -115,7 +118,8 @@ def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
     # spike counts per layer agree up to neurons within float rounding of a threshold
     np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
     assert g.layer_names == s["layer_names"]
-    assert g.latency_timesteps == net.latency_timesteps + 1      # exact read-out: +1 step
+    paired = 2 if isinstance(code, OffsetCode) else 1             # pairs take 2K steps
+    assert g.latency_timesteps == paired * net.latency_timesteps + 1  # exact read-out: +1
 
 
 def _identity_net(n: int = 4, mix: bool = False):

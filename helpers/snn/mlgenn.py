@@ -14,7 +14,9 @@ align residual branches):
   GeNN extra global parameters of K values, indexed by the step within the window (d belongs
   to the source layer but is applied where its spikes arrive). The analog first layer is
   computed on the host and drives the first layer's FS neurons directly, as in
-  :mod:`helpers.snn.simulate`.
+  :mod:`helpers.snn.simulate`. Offset-folded codes (a pair of FS neurons on x and −x, the
+  resting value in the next layer's bias) run as one GeNN neuron with two membranes that
+  take turns in a window of 2K steps.
 
 Both report logits, per-layer spike counts per image, latency, GeNN build time and time per
 image (:class:`GeNNRun`). ``readout="exact"`` reads the output one step later so that the last
@@ -43,6 +45,7 @@ import tensorflow as tf
 from tqdm.auto import trange
 
 from helpers.fs.codes import binary
+from helpers.fs.neuron import OffsetCode
 from helpers.paths import BUILD_DIR
 from helpers.snn.export import folded_keras_model
 from helpers.snn.network import FSNetwork
@@ -157,6 +160,8 @@ def conv_synapses(in_shape, out_shape, kernel: np.ndarray, strides, padding: str
 def _source_d(neuron) -> np.ndarray:
     """d(t) by source step of a population's neurons (ours or mlGeNN's)."""
     m = _models()
+    if isinstance(neuron, (m.FSPairInput, m.FSPairNeuron)):
+        return m.pair_arrays(neuron.code)["d"]
     if isinstance(neuron, (m.FSInput, m.FSNeuron)):
         return neuron.code.d.astype(np.float32)
     if isinstance(neuron, m.FewSpikeReluInput):
@@ -395,11 +400,12 @@ def _shared_K(net: FSNetwork) -> int:
         raise NotImplementedError(
             "run_fs_network drives the analog first layer's FS neurons directly; convert with "
             "input_mode='analog' (for spike-encoded input use run_fewspike, mlGeNN's encoder)")
-    special = sorted({type(i.code).__name__ for i in net.layers} - {"FSCode"})
+    special = sorted({type(i.code).__name__ for i in net.layers} - {"FSCode", "OffsetCode"})
     if special:
         raise NotImplementedError(
-            f"the GeNN backend runs plain FS codes; this network has {special} layers (JRA "
-            "floating point, offset folding). Check them with helpers.snn.simulate instead")
+            f"the GeNN backend runs plain and offset-folded FS codes; this network has "
+            f"{special} layers (JRA floating point). Check them with helpers.snn.simulate "
+            "instead")
     Ks = {info.code.K for info in net.layers}
     if len(Ks) != 1:
         raise ValueError(f"all FS layers must share one K for GeNN's pipeline, got {sorted(Ks)}")
@@ -411,25 +417,32 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
                    code_dir: str | Path | None = None, name: str = "fsnet",
                    progress: bool = True) -> GeNNRun:
     """Run a converted network (``input_mode="analog"``) in GeNN with its own codes, biases
-    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``."""
+    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. A network with
+    offset-folded codes runs every FS layer as paired neurons
+    (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`) in windows of 2K steps: the same
+    spikes and values, twice the latency."""
     m = _models()
     K = _shared_K(net)
+    paired = any(isinstance(info.code, OffsetCode) for info in net.layers)
+    steps = 2 * K if paired else K
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
     codes = {info.name: info.code for info in net.layers}
     affine = affine_model(net)
     biases, out_bias = _biases(net, affine)
-    conv = m.CodeConverter(codes, biases, out_bias, m.FSInput(codes[first]),
-                           "V" if readout == "exact" else "Fx")
+    first_neuron = (m.FSPairInput if paired else m.FSInput)(codes[first])
+    conv = m.CodeConverter(codes, biases, out_bias, first_neuron,
+                           "V" if readout == "exact" else "Fx", paired=paired)
     network, inputs, outputs = _code_network(conv, keras_cut)
-    compiled, build, backend = _compile(network, inputs, outputs, K, name, backend, batch_size,
-                                        code_dir)
+    compiled, build, backend = _compile(network, inputs, outputs, steps, name, backend,
+                                        batch_size, code_dir)
     x0 = first_layer_input(net, x, affine=affine)
-    r = _drive(compiled, inputs[0], outputs[0], x0, K, batch_size, readout == "exact",
+    r = _drive(compiled, inputs[0], outputs[0], x0, steps, batch_size, readout == "exact",
                progress, build)
     if readout != "exact":   # the running sum lacks the bias (added when the next window opens)
         r["logits"] = r["logits"] + out_bias.astype(np.float32)
-    return _result(r, K, backend, batch_size, path="FS neurons, our codes", readout=readout)
+    return _result(r, K, backend, batch_size, path="FS neurons, our codes", readout=readout,
+                   window_steps=steps)
 
 
 def versions() -> dict[str, str]:

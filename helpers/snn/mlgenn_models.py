@@ -1,6 +1,6 @@
 """GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
 and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
-converter from Keras to them, strided convolutions as explicit sparse synapses and the
+converter from Keras to them, paired FS neurons for offset-folded codes, strided convolutions as explicit sparse synapses and the
 FewSpike compiler for a GeNN backend.
 
 This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
@@ -24,7 +24,7 @@ from ml_genn_tf.converters import FewSpike
 from ml_genn_tf.converters.converter import Converter
 from pygenn import SynapseMatrixType
 
-from helpers.fs.neuron import FSCode
+from helpers.fs.neuron import FSCode, OffsetCode
 
 _STEP = "const int p = (int)(t / dt);\n"     # step within the window (time restarts per window)
 
@@ -139,6 +139,74 @@ class FSNeuron(FewSpikeRelu):
                             "dIn": self.d_in})
 
 
+# -- offset-folded pairs: two membranes that take turns -----------------------------------
+def pair_arrays(code: FSCode) -> dict[str, np.ndarray]:
+    """The float32 arrays of a paired neuron (:class:`FSPairNeuron`) running ``code``:
+    ``hP, TP`` (K,) of the half on x, ``hN, TN`` (K,) of the half on −x, and ``d`` (2K,) by
+    source step, interleaved: step 2s sends the positive half's d(s), step 2s+1 minus the
+    negative half's. An :class:`OffsetCode` gives both halves; a plain code gets a negative
+    half that never fires (threshold float32 max, d = 0), so plain layers can share a
+    network's 2K-step window with paired ones."""
+    K = len(code.h)
+    if isinstance(code, OffsetCode):
+        neg = code.negative
+        hN, TN, dN = neg.h, neg.T, neg.d
+    else:
+        hN, TN, dN = np.zeros(K), np.full(K, np.finfo(np.float32).max), np.zeros(K)
+    d = np.empty(2 * K, np.float32)
+    d[0::2], d[1::2] = code.d, -np.asarray(dN)
+    f32 = lambda a: np.asarray(a, np.float32)     # noqa: E731
+    return {"hP": f32(code.h), "TP": f32(code.T), "hN": f32(hN), "TN": f32(TN), "d": d}
+
+
+#: Step within a 2K-step window: s = p / 2 of the half whose turn it is (even p: on x).
+_PAIR_STEP = _STEP + "const int s = p / 2;\nconst bool pos = (p % 2) == 0;\n"
+_PAIR_SPIKE = {"threshold_condition_code": "pos ? (Vp >= TP[s]) : (Vn >= TN[s])",
+               "reset_code": "if (pos) {\n   Vp -= hP[s];\n}\nelse {\n   Vn -= hN[s];\n}\n"
+                             "SpikeCount += 1.0;"}
+_PAIR_EGPS = [("hP", "scalar*"), ("TP", "scalar*"), ("hN", "scalar*"), ("TN", "scalar*")]
+
+
+def _pair_egps(code: FSCode) -> dict[str, np.ndarray]:
+    return {k: v for k, v in pair_arrays(code).items() if k != "d"}
+
+
+class FSPairInput(FSInput):
+    """:class:`FSInput` as a pair (:func:`pair_arrays`): the input sets V; when the window
+    opens Vp = V and Vn = −V; even steps run the half on x, odd steps the half on −x."""
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("Vp", "scalar"), ("Vn", "scalar"),
+                          ("SpikeCount", "scalar")],
+                 "extra_global_params": _PAIR_EGPS,
+                 "sim_code": _PAIR_STEP + "if (p == 0) {\n   Vp = V;\n   Vn = -V;\n}\n",
+                 **_PAIR_SPIKE}
+        return NeuronModel(model, None, {"K": self.code.K},
+                           {"V": 0.0, "Vp": 0.0, "Vn": 0.0, "SpikeCount": 0.0},
+                           _pair_egps(self.code))
+
+
+class FSPairNeuron(FSNeuron):
+    """:class:`FSNeuron` as a pair: the two FS neurons of an offset-folded code (one on x, one
+    on −x, :mod:`helpers.fs.offset`) as one GeNN neuron with two membranes that take turns in
+    a window of 2K steps, as mlGeNN's signed input neurons interleave their two signs. Each
+    spike's sign and d(t) reach the target through its ``d_in`` (:func:`pair_arrays`)."""
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("Vp", "scalar"), ("Vn", "scalar"), ("Fx", "scalar"),
+                          ("Bias", "scalar"), ("SpikeCount", "scalar")],
+                 "extra_global_params": _PAIR_EGPS + [("dIn", "scalar*")],
+                 "sim_code": _PAIR_STEP + "Fx += Isyn * dIn[p];\n"
+                             "if (p == 0) {\n   Vp = Fx + Bias;\n   Vn = -Vp;\n   Fx = 0.0;\n}\n",
+                 **_PAIR_SPIKE}
+        return NeuronModel(model, "Fx", {"K": self.code.K},
+                           {"Vp": 0.0, "Vn": 0.0, "Fx": 0.0,
+                            "Bias": _bias(self.bias, population), "SpikeCount": 0.0},
+                           {**_pair_egps(self.code), "dIn": self.d_in})
+
+
 class FSReadout(FewSpikeRelu):
     """Non-spiking read-out: Fx integrates d_in-weighted input; when the next window opens
     V = Fx + bias holds the complete value (``output_var="V"``, exact) -- ``"Fx"`` reads
@@ -165,15 +233,16 @@ class CodeConverter(Converter):
     """Keras -> mlGeNN network of :class:`FSNeuron` with given per-layer codes and biases.
 
     ``codes``/``biases``: by Activation-layer name; ``output_bias``: the read-out's;
-    ``input_neuron``: the input population's neuron (:class:`FSInput` or mlGeNN's).
+    ``input_neuron``: the input population's neuron (:class:`FSInput` or mlGeNN's);
+    ``paired``: every FS layer as a :class:`FSPairNeuron` (windows of 2K steps).
     The converted network's FS neurons and read-out still need their ``d_in``
     (:func:`helpers.snn.mlgenn.align_sources`)."""
 
     def __init__(self, codes: dict[str, FSCode], biases: dict[str, Any], output_bias,
-                 input_neuron, output_var: str = "V"):
+                 input_neuron, output_var: str = "V", paired: bool = False):
         self.codes, self.biases, self.output_bias = codes, biases, output_bias
-        self.input_neuron, self.output_var = input_neuron, output_var
-        self.K = next(iter(codes.values())).K
+        self.input_neuron, self.output_var, self.paired = input_neuron, output_var, paired
+        self.K = next(iter(codes.values())).K * (2 if paired else 1)    # steps per window
 
     def create_input_neurons(self, pre):
         return self.input_neuron
@@ -185,7 +254,8 @@ class CodeConverter(Converter):
         if fused or isinstance(tf_layer, (tf.keras.layers.Activation, tf.keras.layers.ReLU)):
             if tf_layer.name not in self.codes:
                 raise ValueError(f"no FS code for layer {tf_layer.name!r}")
-            return FSNeuron(self.codes[tf_layer.name], self.biases.get(tf_layer.name, 0.0))
+            neuron = FSPairNeuron if self.paired else FSNeuron
+            return neuron(self.codes[tf_layer.name], self.biases.get(tf_layer.name, 0.0))
         return None     # linear Conv2D/Dense: synapses only, no population
 
     def validate_tf_layer(self, tf_layer, config):
