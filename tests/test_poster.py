@@ -419,3 +419,24 @@ def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):
     text = imagenet(poster.Sources(root)).paragraphs
     assert text[0].endswith("K = 4: 9.0 at 1.20; K = 6: 8.0 at 1.50.")
     assert text[1] == "The larger EfficientNet-Lite2 with the K = 6 recipe: 1.2 points at 0.80 spikes."
+
+
+def test_smooth_section_names_the_code_within_the_energy_budget(root):
+    """The SiLU sentence quotes the code chosen on validation images with its energy and,
+    where another code keeps the target's energy budget, that code beside it."""
+    from helpers.report.poster_story import smooth
+
+    def add(d):
+        for split in ("val", "test"):
+            for code, fam, K, acc, spikes, energy in (
+                    ("offset_silu_lam0.001_K8", "offset", 8, 0.9085, 0.64, 0.317),
+                    ("offset_silu_lam0.001_K6", "offset", 6, 0.9070, 0.67, 0.2995)):
+                d["rows"].append({**_fs_row("resnet20_silu", code, fam, K, acc, spikes),
+                                  "split": split, "energy_ratio": energy})
+
+    _edit_json(root / "data" / "results" / "cifar10.json", add)
+    line = smooth(poster.Sources(root)).paragraphs[0]
+    assert line.startswith("ResNet-20, SiLU (ANN 91.00 %): 90.85 % with the ")
+    assert "at 0.64 spikes per neuron (energy 0.32 of the ANN's); within 0.3 of its " in line
+    assert line.endswith("K = 6 code: 90.70 % at 0.67 (energy 0.30).")
+    assert "offset_silu" not in line                   # display names, not identifiers

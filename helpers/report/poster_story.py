@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
-from helpers.report.poster import (MissingResults, PosterError, Sources, _cifar_headline,
-                                   _energy_headline, _genn_headline, _imagenet_headline,
-                                   _imagenet_rows,
-                                   smooth_network_rows)
+from helpers.report.poster import (SMOOTH_TARGET, MissingResults, PosterError, Sources,
+                                   _cifar_headline, _energy_headline, _genn_headline,
+                                   _imagenet_headline, _imagenet_rows, smooth_network_rows)
 from helpers.report.style import code_label, model_label
 from helpers.selection import best_finetuned, chosen_test_row, split_of
 
@@ -141,6 +140,13 @@ def smooth(src: Sources) -> Section:
         line = (f"{model_label(r['model'])} (ANN {_pct(r['ann_accuracy'])}): "
                 f"{_pct(r['snn_accuracy'])} with the {code_label(r['code'])} code at "
                 f"{r['mean_spikes_per_neuron']:.2f} spikes per neuron")
+        lean = g[g.role == "chosen within the energy budget"]
+        if len(lean):
+            e = lean.iloc[0]
+            line += (f" (energy {r['energy_ratio']:.2f} of the ANN's); within "
+                     f"{SMOOTH_TARGET['energy_ratio']:g} of its energy, the "
+                     f"{code_label(e['code'])} code: {_pct(e['snn_accuracy'])} at "
+                     f"{e['mean_spikes_per_neuron']:.2f} (energy {e['energy_ratio']:.2f})")
         sm = g[g.role == "Stöckl & Maass"]
         if len(sm) and r["role"] != "Stöckl & Maass":
             s = sm.iloc[0]
