@@ -232,3 +232,51 @@ def test_a_stopped_fine_tuning_run_resumes_to_the_uninterrupted_result(tmp_path,
     with pytest.raises(KeyboardInterrupt):       # not re-used: it trains again
         finetune_or_load(cfg, data, tmp_path, tmp_path / "codes", reuse=True, progress=False,
                          checkpoints=tmp_path / "c")
+
+
+def test_offset_pair_layer_is_the_exact_pair_trains_both_halves_and_exports_a_pair():
+    from helpers.fs.offset import offset_numpy
+    from helpers.paths import REPO_ROOT
+
+    code = FSCode.load(REPO_ROOT / "data" / "codes" / "offset_sigmoid_K6.json")
+    layer = FSTrainable(code, 1.0, surrogate="sm", train_code=True)
+    x = np.linspace(-6, 6, 241, dtype=np.float32)
+    out, spikes, _ = (t.numpy() for t in layer(tf.constant(x[None, :])))
+    ref_out, ref_spikes = offset_numpy(x, code)
+    np.testing.assert_allclose(out[0], ref_out, atol=1e-6)
+    assert spikes[0] == ref_spikes.sum() and ref_spikes[x < -1].sum() > 0   # both halves fire
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(layer(tf.constant(x))[0])
+    grads = dict(zip([v.name.split(":")[0] for v in layer.trainable_variables],
+                     tape.gradient(total, layer.trainable_variables)))
+    assert sorted(grads) == ["T", "TN", "d", "dN", "h", "hN"]
+    # the output is o + sum_t d(t) z+(t) - sum_t dN(t) z-(t): dN's gradient is minus the
+    # negative half's spikes per step
+    z_neg = np.sum([fs_spike_step(v, code.negative) for v in -x], axis=0)
+    np.testing.assert_allclose(grads["dN"].numpy(), -z_neg)
+    layer.dN.assign(layer.dN * 0.5)                       # a trained negative half ...
+    trained = layer.trained_code()                        # ... is what the export carries
+    assert type(trained).__name__ == "OffsetCode" and trained.offset == code.offset
+    np.testing.assert_allclose(trained.negative.d, 0.5 * code.negative.d, rtol=1e-6)
+    np.testing.assert_allclose(trained.T, code.T, rtol=1e-6)
+
+
+def test_sigmoid_network_with_offset_pairs_starts_at_the_converted_network():
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((6, 6, 3))
+    a = L.Activation("sigmoid")(L.Conv2D(4, 3, padding="same")(inp))
+    m = tf.keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(L.Conv2D(4, 3)(a))))
+    from helpers.paths import REPO_ROOT
+    code = FSCode.load(REPO_ROOT / "data" / "codes" / "offset_sigmoid_K6.json")
+    x = np.random.default_rng(2).normal(size=(16, 6, 6, 3)).astype(np.float32)
+    net = convert(m, {"sigmoid": code}, x)
+    trainer = fs_trainer(net, surrogate="sm", train_code=True)   # codes learn through "sm"
+    np.testing.assert_allclose(trainer(x).numpy(), net.run(x)["logits"], atol=1e-5)
+    trainer.compile(tf.keras.optimizers.SGD(0.5),
+                    tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.fit(x, np.arange(16) % 3, batch_size=16, epochs=2, verbose=0)
+    model, layer_codes = finetuned_export(trainer, net)      # trained pairs convert again
+    again = convert(model, {"sigmoid": code}, x, layer_codes=layer_codes)
+    assert all(type(c).__name__ == "OffsetCode" for c in layer_codes.values())
+    assert not np.allclose(next(iter(layer_codes.values())).negative.h, code.negative.h)
+    np.testing.assert_allclose(again.run(x)["logits"], trainer(x).numpy(), atol=1e-5)

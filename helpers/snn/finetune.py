@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from helpers.fs.neuron import FSCode, fs_tf
+from helpers.fs.neuron import FSCode, OffsetCode, fs_tf
+from helpers.fs.offset import offset_code
 from helpers.snn.convert import SCALED_ACTIVATIONS
 from helpers.snn.export import folded_keras_model
 from helpers.snn.graph import output_name
@@ -42,7 +43,9 @@ class FSTrainable(tf.keras.layers.Layer):
 
     ``code``: the layer's code as converted (units of the layer's input) with its scale
     ``scale`` = α_l (1.0 for SiLU / sigmoid). The layer keeps the code in α-units
-    (``code / α``) and ``log α``; its output is ``α · FS_code/α(x / α)``. Returns ``[output,
+    (``code / α``) and ``log α``; its output is ``α · FS_code/α(x / α)``. An offset-folded
+    code (:class:`~helpers.fs.neuron.OffsetCode`) is a pair: ``o + FS⁺(x) − FS⁻(−x)``, both
+    halves' h, T, d trainable alike, their spikes counted together. Returns ``[output,
     spikes per image (N,), zeros (N,)]`` like :class:`helpers.snn.network.FSActivation`.
     """
 
@@ -59,9 +62,16 @@ class FSTrainable(tf.keras.layers.Layer):
         init = tf.keras.initializers.Constant
         self.log_scale = self.add_weight("log_scale", (), initializer=init(math.log(scale)),
                                          trainable=train_scale and self.rescaled)
-        self.h, self.T, self.d = (
-            self.add_weight(k, (code.K,), initializer=init(getattr(unit, k).astype(np.float32)),
-                            trainable=train_code) for k in ("h", "T", "d"))
+        self.h, self.T, self.d = self._code_weights(unit, "", train_code)
+        self.paired = isinstance(code, OffsetCode)
+        if self.paired:
+            self.hN, self.TN, self.dN = self._code_weights(unit.negative, "N", train_code)
+
+    def _code_weights(self, code: FSCode, suffix: str, trainable: bool) -> tuple:
+        init = tf.keras.initializers.Constant
+        return tuple(self.add_weight(k + suffix, (code.K,), trainable=trainable,
+                                     initializer=init(getattr(code, k).astype(np.float32)))
+                     for k in ("h", "T", "d"))
 
     def _straight_through(self, xs):
         """What the backward pass sees instead of the FS layer (α-units)."""
@@ -73,6 +83,9 @@ class FSTrainable(tf.keras.layers.Layer):
         a = tf.exp(self.log_scale)
         xs = x / a
         out, z = fs_tf(xs, self.h, self.T, self.d)
+        if self.paired:
+            out_n, z_n = fs_tf(-xs, self.hN, self.TN, self.dN)
+            out, z = self.code.offset + out - out_n, z + z_n
         if self.surrogate == "ste":
             ref = self._straight_through(xs)
             out = ref + tf.stop_gradient(out - ref)
@@ -82,9 +95,15 @@ class FSTrainable(tf.keras.layers.Layer):
     def trained_code(self) -> FSCode:
         """The code as trained, in the units of the layer's input (``α · code``)."""
         a = float(np.exp(self.log_scale.numpy()))
-        meta = {**self.code.meta, "layer_scale_value": a if self.rescaled else 1.0}
-        unit = FSCode(self.code.name.split("@")[0], self.code.activation, self.h.numpy(), self.T.numpy(),
-                      self.d.numpy(), self.code.x_range, meta)
+        meta = {k: v for k, v in self.code.meta.items() if k not in ("negative", "offset")}
+        meta["layer_scale_value"] = a if self.rescaled else 1.0
+        name, act = self.code.name.split("@")[0], self.code.activation
+        unit = FSCode(name, act, self.h.numpy(), self.T.numpy(), self.d.numpy(),
+                      self.code.x_range, meta)
+        if self.paired:       # the pair's negative half and offset, as trained
+            neg = FSCode(name, act, self.hN.numpy(), self.TN.numpy(), self.dN.numpy(),
+                         self.code.x_range)
+            unit = offset_code(name, act, unit, neg, self.code.offset)
         return unit.scaled(a) if self.rescaled else unit
 
 
