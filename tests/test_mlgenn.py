@@ -118,6 +118,9 @@ def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
     # spike counts per layer agree up to neurons within float rounding of a threshold
     np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
     assert g.layer_names == s["layer_names"]
+    n_neurons = [info.n_neurons for info in net.layers]           # a pair: two FS neurons
+    assert g.n_neurons.tolist() == n_neurons
+    assert g.mean_spikes_per_neuron == pytest.approx(s["spikes"].sum(1).mean() / sum(n_neurons))
     paired = 2 if isinstance(code, OffsetCode) else 1             # pairs take 2K steps
     assert g.latency_timesteps == paired * net.latency_timesteps + 1  # exact read-out: +1
 

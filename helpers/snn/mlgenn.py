@@ -441,8 +441,11 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
                progress, build)
     if readout != "exact":   # the running sum lacks the bias (added when the next window opens)
         r["logits"] = r["logits"] + out_bias.astype(np.float32)
-    return _result(r, K, backend, batch_size, path="FS neurons, our codes", readout=readout,
-                   window_steps=steps)
+    run = _result(r, K, backend, batch_size, path="FS neurons, our codes", readout=readout,
+                  window_steps=steps)
+    neurons = {info.name: info.n_neurons for info in net.layers}
+    run.n_neurons = np.array([neurons[n] for n in run.layer_names])   # a pair: two neurons
+    return run
 
 
 def versions() -> dict[str, str]:
