@@ -1,7 +1,7 @@
 """GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
 and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
-converter from Keras to them, paired FS neurons for offset-folded codes, strided convolutions as explicit sparse synapses and the
-FewSpike compiler for a GeNN backend.
+converter from Keras to them, paired FS neurons for offset-folded codes, strided convolutions
+as explicit sparse synapses and the FewSpike compiler for a GeNN backend.
 
 This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
 :mod:`helpers.snn.mlgenn` imports it, on first use, after checking that they are installed.
@@ -155,8 +155,8 @@ def pair_arrays(code: FSCode) -> dict[str, np.ndarray]:
         hN, TN, dN = np.zeros(K), np.full(K, np.finfo(np.float32).max), np.zeros(K)
     d = np.empty(2 * K, np.float32)
     d[0::2], d[1::2] = code.d, -np.asarray(dN)
-    f32 = lambda a: np.asarray(a, np.float32)     # noqa: E731
-    return {"hP": f32(code.h), "TP": f32(code.T), "hN": f32(hN), "TN": f32(TN), "d": d}
+    arrays = {"hP": code.h, "TP": code.T, "hN": hN, "TN": TN}
+    return {**{k: np.asarray(v, np.float32) for k, v in arrays.items()}, "d": d}
 
 
 #: Step within a 2K-step window: s = p / 2 of the half whose turn it is (even p: on x).
