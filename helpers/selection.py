@@ -137,22 +137,29 @@ def fewest_spikes_at_error(net, mse_target: float):
     return ok.loc[ok.groupby("family")["mean_spikes"].idxmin()].sort_values("mean_spikes")
 
 
-def designed_code_per_K(code_rows: Iterable[Mapping[str, Any]], K_list: Iterable[int]
-                        ) -> dict[int, str]:
-    """Per K in ``K_list``: the designed ReLU code with the lowest network MSE on validation
-    pre-activations (``code_rows``: notebook 03's ``codes.json["relu"]["rows"]``), by the
-    name it is saved under (``relu_<code>``); ties go to fewer spikes, then to the name. A K
-    without a designed code raises."""
+def designed_code_per_K(code_rows: Iterable[Mapping[str, Any]], K_list: Iterable[int], *,
+                        model: str | None = None, prefix: str = "relu_",
+                        max_spikes: float | None = None) -> dict[int, str]:
+    """Per K in ``K_list``: the designed code with the lowest network MSE on validation
+    pre-activations, by the name it is saved under (``prefix`` + code). ``code_rows``:
+    notebook 03's ``codes.json["relu"]["rows"]`` (saved as ``relu_<code>``) or, with
+    ``model`` and ``prefix=""``, its ``smooth_rows`` of that network. ``max_spikes``: only
+    codes with at most this many mean spikes per value (the rows' ``mean_spikes``) compete.
+    Ties go to fewer spikes, then to the name. A K without such a code raises."""
     net = [r for r in code_rows if r["layer"] == "network"
-           and r["family"] not in BASELINE_FAMILIES]
+           and r["family"] not in (*BASELINE_FAMILIES, "sm_published")
+           and (model is None or r.get("model") == model)
+           and (max_spikes is None or r["mean_spikes"] <= max_spikes)]
     out = {}
     for K in K_list:
         at_K = [r for r in net if r["K"] == K]
         if not at_K:
-            raise ValueError(f"codes.json has no designed ReLU code at K={K}. Fix: add {K} to "
-                             "notebook 03's K_list (and fit_K) and re-run it")
+            raise ValueError(f"codes.json has no designed code of {model or 'ReLU'} at K={K}"
+                             + ("" if max_spikes is None else f" within {max_spikes} spikes")
+                             + f". Fix: add {K} to notebook 03's K_list (fit_K, smooth_K) "
+                             "and re-run it, or raise the spike bound")
         best = min(at_K, key=lambda r: (r["mse"], r["mean_spikes"], r["code"]))
-        out[K] = "relu_" + best["code"]
+        out[K] = prefix + best["code"]
     return out
 
 

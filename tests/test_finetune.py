@@ -166,6 +166,24 @@ def test_designed_code_per_K_takes_the_lowest_mse_then_fewest_spikes():
         designed_code_per_K(rows, [2])
 
 
+def test_designed_code_per_K_of_a_smooth_network_within_a_spike_bound():
+    """Smooth rows: one network's codes, S&M's published code never chosen, the spike bound
+    keeps the accurate but spike-hungry pair out."""
+    def row(code, family, mse, spikes, model="silu_net"):
+        return {"layer": "network", "code": code, "family": family, "K": 6, "mse": mse,
+                "mean_spikes": spikes, "model": model}
+    rows = [row("sm_silu_K6", "sm_published", 1e-6, 0.5),
+            row("offset_silu_K6", "offset", 0.004, 2.05),
+            row("offset_silu_lam0.001_K6", "offset", 0.0045, 1.34),
+            row("silu_density_K6", "fitted", 0.0127, 1.2),
+            row("offset_silu_K6_other", "offset", 1e-9, 0.1, model="other_net")]
+    pick = dict(model="silu_net", prefix="", max_spikes=1.5)
+    assert designed_code_per_K(rows, [6], **pick) == {6: "offset_silu_lam0.001_K6"}
+    assert designed_code_per_K(rows, [6], model="silu_net", prefix="") == {6: "offset_silu_K6"}
+    with pytest.raises(ValueError, match="silu_net at K=6 within 0.05 spikes"):
+        designed_code_per_K(rows, [6], model="silu_net", prefix="", max_spikes=0.05)
+
+
 def test_best_finetuned_prefers_accuracy_within_the_spike_budget():
     runs = [{"lam": 0.05, "val_accuracy": 0.95, "val_spikes_per_neuron": 0.6},
             {"lam": 0.2, "val_accuracy": 0.93, "val_spikes_per_neuron": 0.45},

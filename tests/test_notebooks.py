@@ -207,6 +207,22 @@ def check_04(root: Path, p: dict) -> None:
         assert (root / "data" / "models" / f"{name}.keras").stat().st_size > 0
     _rows_ok(res["runs"], {"val_accuracy", "val_spikes_per_neuron", "train_minutes"})
     _figures(root, "04_finetune_runs")
+    # the smooth networks: each starts from the rule's code and uses the ReLU choices
+    from helpers.selection import designed_code_per_K
+
+    smooth = _json(root / "data" / "results" / "finetune_smooth.json")
+    code_rows = _json(root / "data" / "results" / "codes.json")["smooth_rows"]
+    assert list(smooth["starts"]) == p["smooth_parents"]
+    for r in smooth["runs"]:
+        assert smooth["starts"][r["parent"]] == r["code"] == designed_code_per_K(
+            code_rows, [p["smooth_K"]], model=r["parent"], prefix="",
+            max_spikes=p["smooth_max_spikes"])[p["smooth_K"]]
+        assert (r["lam"], r["surrogate"], r["role"]) == (res["lam"], res["surrogate"],
+                                                         "smooth network")
+        card = _json(root / "data" / "models" / f"{r['model']}.json")
+        assert card["finetuned"] and card["activation"] != "relu"
+        assert len(card["layer_codes"]) == 19 and card["test_accuracy"] == r["test_accuracy"]
+    _rows_ok(smooth["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
 
 
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
@@ -285,9 +301,10 @@ def check_06(root: Path, p: dict) -> None:
     # best designed code and the best within the energy budget, recomputed here
     from helpers.selection import chosen_per_K
 
+    assert res["energy_budget"] == p["energy_budget"]
     assert sorted((r["code"], r["input_mode"], r["chosen_on"]) for r in test) == sorted(
         (r["code"], r["input_mode"], r["chosen_on"])
-        for r in chosen_per_K(val, energy_budget=res.get("energy_budget")))
+        for r in chosen_per_K(val, energy_budget=p["energy_budget"]))
     _rows_ok(test, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_test"])
     # every test row checked event by event: headline rows (chosen on validation images,

@@ -186,16 +186,13 @@ def finetune_study(parent: str, designed: dict[int, str], data, models_dir, code
     ``lam``, ``surrogate`` and ``final`` (the step-3 model names).
     """
     rows: dict[str, dict[str, Any]] = {}
+    settings = dict(epochs=epochs, max_lr=max_lr, seed=seed, n_calib=n_calib, n_train=n_train,
+                    train_code=train_code, reuse=reuse, progress=progress,
+                    checkpoints=checkpoints)
 
     def run(code: str, lam: float, surrogate: str, role: str) -> dict[str, Any]:
-        cfg = finetune_config(parent, code, codes_dir, lam=lam, surrogate=surrogate,
-                              epochs=epochs, max_lr=max_lr, seed=seed, n_calib=n_calib,
-                              n_train=n_train, train_code=train_code)
-        if cfg.name not in rows:
-            card = finetune_or_load(cfg, data, models_dir, codes_dir, reuse=reuse,
-                                    progress=progress, checkpoints=checkpoints)
-            rows[cfg.name] = {**run_row(card), "role": role, "final": False}
-        return rows[cfg.name]
+        return _run_once(rows, parent, code, data, models_dir, codes_dir, lam=lam,
+                         surrogate=surrogate, role=role, **settings)
 
     sweep = [run(designed[K_sweep], lam, surrogates[0], "spike price") for lam in lambdas]
     lam = best_finetuned(sweep, max_spikes)["lam"]
@@ -208,6 +205,40 @@ def finetune_study(parent: str, designed: dict[int, str], data, models_dir, code
     for name in final:
         rows[name]["final"] = True
     return {"runs": list(rows.values()), "lam": lam, "surrogate": surrogate, "final": final}
+
+
+def _run_once(rows: dict[str, dict[str, Any]], parent: str, code: str, data, models_dir,
+              codes_dir, *, lam: float, surrogate: str, role: str, reuse: bool,
+              progress: bool, checkpoints, **config) -> dict[str, Any]:
+    """The row of the run of ``parent`` with ``code`` (trained or re-used, once per name in
+    ``rows``, where it is kept with its ``role``; ``config``: :func:`finetune_config`'s)."""
+    cfg = finetune_config(parent, code, codes_dir, lam=lam, surrogate=surrogate, **config)
+    if cfg.name not in rows:
+        card = finetune_or_load(cfg, data, models_dir, codes_dir, reuse=reuse,
+                                progress=progress, checkpoints=checkpoints)
+        rows[cfg.name] = {**run_row(card), "role": role, "final": False}
+    return rows[cfg.name]
+
+
+def smooth_finetune_study(starts: dict[str, str], data, models_dir, codes_dir, *, lam: float,
+                          surrogate: str, epochs: int, max_lr: float, n_calib: int, seed: int,
+                          n_train: int = 45_000, train_code: bool = False, reuse: bool = True,
+                          progress: bool = True, checkpoints=BUILD_DIR / "checkpoints"
+                          ) -> list[dict[str, Any]]:
+    """FS-aware fine-tuning of the SiLU/sigmoid networks: one run per ``parent: code`` in
+    ``starts`` (the code each run starts from, e.g. an offset-folded pair of notebook 03) with
+    the spike price ``lam`` and ``surrogate`` chosen on the ReLU network. ``data`` as for
+    :func:`finetune_study`. Returns a row per run (:func:`run_row`, role "smooth network")
+    with the test accuracy its card records (scored once, at the end of the run)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for parent, code in starts.items():
+        row = _run_once(rows, parent, code, data, models_dir, codes_dir, lam=lam,
+                        surrogate=surrogate, role="smooth network", epochs=epochs,
+                        max_lr=max_lr, seed=seed, n_calib=n_calib, n_train=n_train,
+                        train_code=train_code, reuse=reuse, progress=progress,
+                        checkpoints=checkpoints)
+        row["test_accuracy"] = load_card(models_dir, row["model"])["test_accuracy"]
+    return list(rows.values())
 
 
 def final_network_at(results: dict[str, Any], K: int) -> str | None:
