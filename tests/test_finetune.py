@@ -200,6 +200,19 @@ def test_fine_tuned_networks_get_display_names():
         "(λ = 0.2, S&M pseudo-derivative)")
     assert model_label("resnet20_relu_ft_K2_binary_K2_lam0.5_ste") == (
         "ResNet-20, ReLU, fine-tuned with binary, K = 2 (λ = 0.5, straight-through)")
+    assert model_label("resnet20_relu_ft_K4_binary_K4_lam1_sm_e4") == (
+        "ResNet-20, ReLU, fine-tuned with binary, K = 4 (λ = 1, S&M pseudo-derivative, "
+        "4 epochs)")
+
+
+def test_runs_of_more_than_one_epoch_get_their_own_name(tmp_path):
+    from helpers.studies.finetune import finetune_config
+
+    codes.binary(3, 1.0).renamed("binary3").save(tmp_path)
+    kw = dict(lam=1.0, surrogate="sm", max_lr=0.01, seed=1)
+    one, four = (finetune_config("parent", "binary3", tmp_path, epochs=e, **kw) for e in (1, 4))
+    assert one.name == "parent_ft_K3_binary3_lam1_sm"        # the committed runs' names
+    assert four.name == "parent_ft_K3_binary3_lam1_sm_e4" and four.epochs == 4
 
 
 @pytest.mark.slow
@@ -298,3 +311,4 @@ def test_sigmoid_network_with_offset_pairs_starts_at_the_converted_network():
     assert all(type(c).__name__ == "OffsetCode" for c in layer_codes.values())
     assert not np.allclose(next(iter(layer_codes.values())).negative.h, code.negative.h)
     np.testing.assert_allclose(again.run(x)["logits"], trainer(x).numpy(), atol=1e-5)
+

@@ -223,6 +223,18 @@ def check_04(root: Path, p: dict) -> None:
         assert card["finetuned"] and card["activation"] != "relu"
         assert len(card["layer_codes"]) == 19 and card["test_accuracy"] == r["test_accuracy"]
     _rows_ok(smooth["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
+    # the longer runs: the designed code at K_sweep, the chosen surrogate, long_epochs each
+    long = _json(root / "data" / "results" / "finetune_long.json")
+    assert sorted(r["lam"] for r in long["runs"]) == sorted(p["long_lambdas"])
+    for r in long["runs"]:
+        assert (r["K"], r["code"], r["surrogate"], r["role"], r["epochs"]) == (
+            p["K_sweep"], res["designed"][str(p["K_sweep"])], res["surrogate"], "longer run",
+            p["long_epochs"])
+        card = _json(root / "data" / "models" / f"{r['model']}.json")
+        assert r["model"].endswith(f"_e{p['long_epochs']}") and card["epochs"] == p["long_epochs"]
+        assert len(card["history"]["val_accuracy"]) == p["long_epochs"]
+        assert card["test_accuracy"] == r["test_accuracy"]
+    _rows_ok(long["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
 
 
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],

@@ -396,6 +396,14 @@ def test_smooth_network_rows_pick_on_validation_and_check_the_target():
     assert list(tab.role) == ["chosen on validation images", "chosen within the energy budget",
                               "Stöckl & Maass"]
     assert list(tab.code) == ["offset_silu_K8", "silu_density_K6", "sm_silu_K16"]
+    # a network fine-tuned from it (test row) follows, with its own target check; its
+    # validation row and networks fine-tuned from another parent do not
+    tuned = {**row("finetuned", "test", 0.2, 0.7, 0.29, "offset", 6), "finetuned": True,
+             "model": "net_silu_ft", "parent": "net_silu"}
+    rows += [tuned, {**tuned, "split": "val"}, {**tuned, "parent": "net_relu"}]
+    tab = smooth_network_rows(rows, {"silu": "net_silu"})
+    assert list(tab.role)[-1] == "FS-aware fine-tuned" and len(tab) == 4
+    assert tab.model.iloc[-1] == "net_silu_ft" and tab.target_met.iloc[-1]
 
 
 def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):

@@ -296,7 +296,7 @@ def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None =
 
 
 #: Marker per role of a fine-tuning run (notebook 04's ``finetune.json`` rows).
-_ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D"}
+_ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D", "longer run": "*"}
 
 
 def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | None = None
@@ -313,8 +313,9 @@ def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | Non
                 color=FAMILY_COLORS.get(r["family"]))
         ax.annotate(str(k), (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]),
                     fontsize="small", xytext=(5, 5), textcoords="offset points")
+        epochs = f", {r['epochs']} epochs" if r.get("epochs", 1) != 1 else ""
         key.append(f"{k}: K = {r['K']}, λ = {r['lam']:g}, "
-                   f"{SURROGATE_LABELS.get(r['surrogate'], r['surrogate'])}")
+                   f"{SURROGATE_LABELS.get(r['surrogate'], r['surrogate'])}{epochs}")
     for fam in runs["family"].unique():
         ax.plot([], [], "o", color=FAMILY_COLORS.get(fam), label=family_label(fam))
     for role in runs["role"].unique():

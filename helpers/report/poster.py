@@ -243,12 +243,14 @@ def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, 
     test row of the code :func:`best_code` picks on its analog-input validation rows (``role``
     "chosen on validation images"), of the one it picks within the target's energy ratio
     where that is another ("chosen within the energy budget") and of Stöckl & Maass's code
-    (:data:`SM_CODES`), with ``target_met``: every bound of :data:`SMOOTH_TARGET` kept."""
-    rows = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"
-            and not r.get("finetuned")]
+    (:data:`SM_CODES`), then the test rows of the networks fine-tuned from it (notebook 04,
+    "FS-aware fine-tuned"), with ``target_met``: every bound of :data:`SMOOTH_TARGET` kept."""
+    rows = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"]
     out = []
     for act in ("silu", "sigmoid"):
-        mine = [r for r in rows if r["model"] == models.get(act)]
+        tuned = [r for r in rows if r.get("finetuned") and r.get("parent") == models.get(act)
+                 and split_of(r) == "test"]
+        mine = [r for r in rows if r["model"] == models.get(act) and not r.get("finetuned")]
         val = [r for r in mine if split_of(r) == "val"]
         pick = best_code(val)
         lean = best_code(val, max_energy=SMOOTH_TARGET["energy_ratio"])
@@ -256,7 +258,8 @@ def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, 
         for role, r in (("chosen on validation images", pick and chosen_test_row(mine, pick)),
                         ("chosen within the energy budget",
                          lean is not pick and lean and chosen_test_row(mine, lean)),
-                        ("Stöckl & Maass", sm)):
+                        ("Stöckl & Maass", sm),
+                        *(("FS-aware fine-tuned", t) for t in tuned)):
             if r:
                 out.append({"activation": act, "role": role,
                             **{k: r.get(k) for k in SMOOTH_COLUMNS}})
@@ -334,10 +337,11 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
     neuron and against latency, Pareto fronts, rate coding and the anchors."""
     rows = _fs_rows(src, with_finetuned=True)
     test = rows[(rows.split == "test") & (rows.method == "fs")]
-    ft = test[finetuned_mask(test)]
-    if ft.empty:
-        raise MissingResults("cifar10.json has no fine-tuned rows (run notebooks 04 and 06)")
     name = src.relu(test[~finetuned_mask(test)].model)
+    ft = test[finetuned_mask(test) & (test.get("parent") == name)]
+    if ft.empty:
+        raise MissingResults("cifar10.json has no fine-tuned rows of the ReLU network (run "
+                             "notebooks 04 and 06)")
     post = test[(test.model == name) & (test.input_mode == "analog") & ~finetuned_mask(test)
                 & ~test.family.isin(["jra_fp", "jra_fp_improved"])]    # (notebook 06 has them)
     rate = rows[(rows.method == "rate") & (rows.model == name)]

@@ -68,14 +68,15 @@ def finetune_config(parent: str, code_name: str, codes_dir, *, lam: float, surro
                     n_calib: int = 500, percentile: float = 99.9, n_train: int = 45_000,
                     batch_size: int = 128) -> TrainConfig:
     """The config of one fine-tuning run of ``parent`` with the code ``code_name``, named
-    ``<parent>_ft_K<K>_<code>_lam<λ>_<surrogate>[_codes]``."""
+    ``<parent>_ft_K<K>_<code>_lam<λ>_<surrogate>[_codes][_e<epochs>]`` (``_e``: more than one
+    epoch)."""
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
     if not lam >= 0:
         raise ValueError(f"the spike price lam must be >= 0, got {lam!r}")
     code, sha = run_code(code_name, codes_dir)
     name = (f"{parent}_ft_K{code.K}_{code_name}_lam{lam:g}_{surrogate}"
-            + ("_codes" if train_code else ""))
+            + ("_codes" if train_code else "") + (f"_e{epochs}" if epochs != 1 else ""))
     fs = {"code": code_name, "code_sha256": sha, "K": code.K, "lam": float(lam),
           "surrogate": surrogate, "train_code": train_code, "train_scale": True,
           "n_calib": n_calib, "percentile": percentile}
@@ -220,23 +221,22 @@ def _run_once(rows: dict[str, dict[str, Any]], parent: str, code: str, data, mod
     return rows[cfg.name]
 
 
-def smooth_finetune_study(starts: dict[str, str], data, models_dir, codes_dir, *, lam: float,
-                          surrogate: str, epochs: int, max_lr: float, n_calib: int, seed: int,
-                          n_train: int = 45_000, train_code: bool = False, reuse: bool = True,
-                          progress: bool = True, checkpoints=BUILD_DIR / "checkpoints"
-                          ) -> list[dict[str, Any]]:
-    """FS-aware fine-tuning of the SiLU/sigmoid networks: one run per ``parent: code`` in
-    ``starts`` (the code each run starts from, e.g. an offset-folded pair of notebook 03) with
-    the spike price ``lam`` and ``surrogate`` chosen on the ReLU network. ``data`` as for
-    :func:`finetune_study`. Returns a row per run (:func:`run_row`, role "smooth network")
-    with the test accuracy its card records (scored once, at the end of the run)."""
+def finetune_runs(jobs: list[tuple[str, str, float]], data, models_dir, codes_dir, *,
+                  role: str, surrogate: str, epochs: int, max_lr: float, n_calib: int,
+                  seed: int, n_train: int = 45_000, train_code: bool = False,
+                  reuse: bool = True, progress: bool = True,
+                  checkpoints=BUILD_DIR / "checkpoints") -> list[dict[str, Any]]:
+    """Fine-tuning runs beyond :func:`finetune_study`'s, one per ``(parent, code, λ)`` in
+    ``jobs`` -- e.g. the SiLU/sigmoid networks from an offset-folded pair of notebook 03 with
+    the λ and surrogate chosen on the ReLU network, or longer runs at high spike prices.
+    ``data`` as for :func:`finetune_study`. Returns a row per run (:func:`run_row`, with
+    ``role``) with the test accuracy its card records (scored once, at the end of the run)."""
     rows: dict[str, dict[str, Any]] = {}
-    for parent, code in starts.items():
+    for parent, code, lam in jobs:
         row = _run_once(rows, parent, code, data, models_dir, codes_dir, lam=lam,
-                        surrogate=surrogate, role="smooth network", epochs=epochs,
-                        max_lr=max_lr, seed=seed, n_calib=n_calib, n_train=n_train,
-                        train_code=train_code, reuse=reuse, progress=progress,
-                        checkpoints=checkpoints)
+                        surrogate=surrogate, role=role, epochs=epochs, max_lr=max_lr,
+                        seed=seed, n_calib=n_calib, n_train=n_train, train_code=train_code,
+                        reuse=reuse, progress=progress, checkpoints=checkpoints)
         row["test_accuracy"] = load_card(models_dir, row["model"])["test_accuracy"]
     return list(rows.values())
 
