@@ -312,3 +312,31 @@ def test_sigmoid_network_with_offset_pairs_starts_at_the_converted_network():
     assert not np.allclose(next(iter(layer_codes.values())).negative.h, code.negative.h)
     np.testing.assert_allclose(again.run(x)["logits"], trainer(x).numpy(), atol=1e-5)
 
+
+
+def test_networks_with_one_preprocessing_share_their_normalised_images(tmp_path):
+    """The study's model cache holds each split's normalised images once per preprocessing
+    (the fine-tuned networks share their parent's), each network with its own accuracy."""
+    from helpers.ann.resnet import resnet_cifar, save_card, save_model
+    from helpers.data import Splits, normalize
+    from helpers.studies.cifar10 import _Models
+
+    rng = np.random.default_rng(0)
+    pp = {"mean": [120.0, 110.0, 100.0], "std": [60.0, 61.0, 62.0]}
+    for i, name in enumerate(("a", "b", "c")):
+        tf.keras.utils.set_random_seed(i)
+        save_model(resnet_cifar(8, width=4, name=name), tmp_path / f"{name}.keras")
+        save_card({"name": name, "activation": "relu", "test_accuracy": 0.1, "epochs": 1,
+                   "params": 1, "train_seconds": 0, "seed": 0, "preprocessing":
+                   pp if name != "c" else {"mean": [0.0] * 3, "std": [1.0] * 3}}, tmp_path)
+    img = lambda n: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)   # noqa: E731
+    data = Splits(img(4), rng.integers(0, 10, 4), img(6), rng.integers(0, 10, 6), img(5),
+                  rng.integers(0, 10, 5), tmp_path)
+    models = _Models(tmp_path, data)
+    xa, ya, _ = models.images("a", "val")
+    xb, _, _ = models.images("b", "val")
+    xc, _, _ = models.images("c", "val")
+    assert xa is xb and xc is not xa                          # one copy per preprocessing
+    np.testing.assert_array_equal(xa, normalize(data.x_val, pp["mean"], pp["std"]))
+    np.testing.assert_array_equal(xc, data.x_val.astype(np.float32))
+    np.testing.assert_array_equal(ya, data.y_val)
