@@ -340,3 +340,81 @@ def test_networks_with_one_preprocessing_share_their_normalised_images(tmp_path)
     np.testing.assert_array_equal(xa, normalize(data.x_val, pp["mean"], pp["std"]))
     np.testing.assert_array_equal(xc, data.x_val.astype(np.float32))
     np.testing.assert_array_equal(ya, data.y_val)
+
+
+def test_notebooks_05_06_convert_the_final_the_longer_and_the_smooth_networks(tmp_path, capsys):
+    from helpers.paths import project_dirs
+    from helpers.results import write_json
+    from helpers.studies.cifar10 import FINETUNE_FINAL, finetuned_models
+    from helpers.studies.genn import genn_jobs_and_reads
+
+    dirs = project_dirs(tmp_path)
+    row = {"final": True, "K": 4, "val_accuracy": 0.9, "val_spikes_per_neuron": 0.6}
+    write_json(dirs.results / "finetune.json", {"final": ["a", "b"], "max_spikes": None,
+                                                "runs": [{**row, "model": "a"}]})
+    write_json(dirs.results / "finetune_smooth.json", {"runs": [{"model": "s"}, {"model": "a"}]})
+    assert finetuned_models(dirs) == ["a", "b", "s"]           # in file order, each once
+    assert "finetune_long.json" in capsys.readouterr().out      # the missing file is named
+    assert finetuned_models(dirs, files=FINETUNE_FINAL) == ["a", "b"]
+    assert finetuned_models(dirs, use=False) == []
+    # GeNN runs the K = 4 winner of finetune.json and reads only finetune.json's networks
+    jobs, reads = genn_jobs_and_reads([], [4], True, {}, dirs)
+    assert jobs == [{"model": "a", "code": "finetuned"}]
+    assert sorted(p.name for p in reads) == ["a.json", "a.json", "a.keras", "a.keras",
+                                             "b.json", "b.keras"]   # "s" is not read
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_spike_target_prices_only_the_excess_and_distillation_is_hinton_kd():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 6, 6, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    net = convert(_net(), codes.binary(4, 1.0), x)
+    teacher = _net(seed=5)
+    trainer = fs_trainer(net, lam=2.0, spike_target=0.3, teacher=teacher, distill=0.25,
+                         temperature=3.0)
+    trainer.compile(tf.keras.optimizers.SGD(0.0),
+                    tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # the spike term: λ · max(0, batch mean - target), by hand
+    for rates, want in (([0.1, 0.3], 0.0), ([0.4, 0.6], 2.0 * 0.2)):
+        assert float(trainer.spike_cost(tf.constant(rates))) == pytest.approx(want, abs=1e-6)
+    # the task loss against a NumPy re-implementation of (1-β) CE + β τ² KL(p_t || p_s)
+    logits = trainer(x).numpy()
+    t = teacher(x).numpy()
+    ce = -np.mean(np.log(_softmax(logits)[np.arange(16), y]))
+    pt, ps = _softmax(t / 3.0), _softmax(logits / 3.0)
+    kl = np.mean(np.sum(pt * np.log(pt / ps), axis=1))
+    got = float(trainer.task_loss(tf.constant(x), tf.constant(y), tf.constant(logits)))
+    assert got == pytest.approx(0.75 * ce + 0.25 * 9.0 * kl, rel=1e-4)
+    # the teacher is frozen: a training step changes none of its weights
+    before = [w.copy() for w in teacher.get_weights()]
+    trainer.optimizer.learning_rate.assign(0.1)
+    trainer.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))
+    assert not any(v is w for v in trainer.trainable_variables for w in teacher.weights)
+
+
+def test_spike_budget_options_are_checked_and_named(tmp_path):
+    from helpers.studies.finetune import finetune_config
+
+    net = convert(_net(), codes.binary(4, 1.0), np.ones((4, 6, 6, 3), np.float32))
+    with pytest.raises(ValueError, match="teacher"):
+        fs_trainer(net, distill=0.5)                       # a weight without a teacher
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fs_trainer(net, teacher=_net(), distill=1.5)
+    with pytest.raises(ValueError, match="spike_target"):
+        fs_trainer(net, spike_target=0.0)
+    codes.binary(3, 1.0).renamed("binary3").save(tmp_path)
+    kw = dict(lam=2.0, surrogate="sm", max_lr=0.01, seed=1, epochs=4)
+    plain = finetune_config("parent", "binary3", tmp_path, **kw)
+    budget = finetune_config("parent", "binary3", tmp_path, spike_target=0.47, distill=0.5, **kw)
+    assert budget.name == "parent_ft_K3_binary3_lam2_sm_e4_s0.47_kd0.5"
+    assert {k: budget.extra["fs"][k] for k in ("spike_target", "distill", "temperature")} == {
+        "spike_target": 0.47, "distill": 0.5, "temperature": 4.0}
+    assert not {"spike_target", "distill"} & set(plain.extra["fs"])   # old runs' configs kept
+    assert model_label(budget.name).endswith(
+        "price above 0.47 spikes/neuron, distilled from the ANN (β = 0.5))")

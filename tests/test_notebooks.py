@@ -235,17 +235,33 @@ def check_04(root: Path, p: dict) -> None:
         assert len(card["history"]["val_accuracy"]) == p["long_epochs"]
         assert card["test_accuracy"] == r["test_accuracy"]
     _rows_ok(long["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
+    # the spike-budget runs: each λ with each distillation weight, the budget on the cards
+    budget = _json(root / "data" / "results" / "finetune_budget.json")
+    assert sorted((r["lam"], r["distill"]) for r in budget["runs"]) == sorted(
+        (lam, beta) for lam in p["budget_lambdas"] for beta in p["budget_distill"])
+    for r in budget["runs"]:
+        card = _json(root / "data" / "models" / f"{r['model']}.json")
+        assert (r["role"], r["spike_target"], r["epochs"]) == (
+            "spike budget", p["budget_target"], p["budget_epochs"]) == (
+            "spike budget", card["spike_target"], card["epochs"])
+        assert card.get("distill", 0.0) == r["distill"] and card["test_accuracy"] == r[
+            "test_accuracy"]
+    _rows_ok(budget["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
 
 
 def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[str],
                           fs_input_K, jra_specs=()) -> list[tuple[str, int, str]]:
     """(code, K, input_mode) of every conversion notebooks 05/06 must report: every saved
-    code of every network, notebook 04's fine-tuned networks (analog input) and, for the ReLU
-    network, the JRA floating-point codes of ``jra_specs`` (both variants, analog input)."""
+    code of every network, notebook 04's fine-tuned networks (analog input: the chosen ones,
+    the longer runs, the SiLU/sigmoid ones) and, for the ReLU network, the JRA floating-point
+    codes of ``jra_specs`` (both variants, analog input)."""
     from helpers.fs.codes import saved_codes_for
 
-    final = _json(root / "data" / "results" / "finetune.json")["final"]
-    cards = [_json(root / "data" / "models" / f"{name}.json") for name in final]
+    results = root / "data" / "results"
+    names = _json(results / "finetune.json")["final"] + [
+        r["model"] for f in ("finetune_long.json", "finetune_budget.json", "finetune_smooth.json")
+        for r in _json(results / f)["runs"]]
+    cards = [_json(root / "data" / "models" / f"{name}.json") for name in names]
     out = [(c["code"], c["K"], "analog") for c in cards]
     for act in p["models"]:
         saved = [(c.name, c.K) for c in saved_codes_for(act, root / "data" / "codes")]
@@ -276,10 +292,13 @@ def check_05(root: Path, p: dict) -> None:
     _rows_ok(res["rows"], {"model", "code", "snn_accuracy", "mean_spikes_per_neuron",
                            "energy_ratio", "finetuned"}, "n_test", p["n_check"])
     ft = [r for r in res["rows"] if r["finetuned"]]
-    assert ft and all(r["parent"] == "resnet20_relu" and r["model"].startswith(
-        "resnet20_relu_ft_") for r in ft)
-    parent_acc = {r["ann_accuracy"] for r in res["rows"] if r["model"] == "resnet20_relu"}
-    assert {r["ann_accuracy"] for r in ft} == parent_acc    # gaps to the original ANN
+    assert ft and all(r["model"].startswith(f"{r['parent']}_ft_") for r in ft)
+    parents = {r["parent"] for r in ft}
+    smooth = _json(root / "data" / "results" / "finetune_smooth.json")["starts"]
+    assert parents == {"resnet20_relu", *smooth}
+    for parent in parents:                                     # gaps to the original ANN
+        parent_acc = {r["ann_accuracy"] for r in res["rows"] if r["model"] == parent}
+        assert {r["ann_accuracy"] for r in ft if r["parent"] == parent} == parent_acc
     assert len(res["agreement"]) == len(expected)
     _rows_ok(res["agreement"], {"same_prediction", "max_abs_logit_diff"}, "n_images", p["n_sim"])
     assert res["raster"]["total_spikes"] > 0

@@ -448,3 +448,21 @@ def test_smooth_section_names_the_code_within_the_energy_budget(root):
     assert "at 0.64 spikes per neuron (energy 0.32 of the ANN's); within 0.3 of its " in line
     assert line.endswith("K = 6 code: 90.70 % at 0.67 (energy 0.30).")
     assert "offset_silu" not in line                   # display names, not identifiers
+
+
+def test_finetuned_sentences_quote_the_test_rows_of_the_validation_picks(tmp_path):
+    from helpers.report.poster_story import _finetuned_sentences
+
+    def row(model, split, acc, spikes, K=4):
+        return {"model": model, "method": "fs", "code": "finetuned", "input_mode": "analog",
+                "finetuned": True, "K": K, "split": split, "snn_accuracy": acc,
+                "mean_spikes_per_neuron": spikes, "latency_timesteps": 19 * K}
+    rows = [row("dense", "val", 0.95, 0.68), row("dense", "test", 0.8924, 0.676),
+            row("lean", "val", 0.89, 0.47), row("lean", "test", 0.855, 0.469),
+            row("leaner", "val", 0.80, 0.40), row("leaner", "test", 0.70, 0.41)]
+    write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": rows})
+    first, lean = _finetuned_sentences(poster.Sources(tmp_path))
+    assert "89.24 % at K = 4 (76 timesteps, 0.68 spikes per neuron)" in first
+    assert lean.endswith("85.50 % at 0.47 spikes per neuron.")     # not the test set's best
+    write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": rows[:2]})
+    assert len(_finetuned_sentences(poster.Sources(tmp_path))) == 1   # none within the budget

@@ -296,7 +296,19 @@ def plot_raster_summary(r: dict, ax_raster: plt.Axes, ax_bars: plt.Axes | None =
 
 
 #: Marker per role of a fine-tuning run (notebook 04's ``finetune.json`` rows).
-_ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D", "longer run": "*"}
+_ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D", "longer run": "*",
+                 "spike budget": "P"}
+
+
+def _run_extras(r) -> str:
+    """The key's words for a run's epochs, spike target and distillation (where set)."""
+    def given(k):
+        v = r.get(k)
+        return v is not None and v == v                  # not missing, not NaN (a table gap)
+
+    return ((f", {r['epochs']} epochs" if r.get("epochs", 1) != 1 else "")
+            + (f", price above {r['spike_target']:g}" if given("spike_target") else "")
+            + (f", distilled (β = {r['distill']:g})" if given("distill") and r["distill"] else ""))
 
 
 def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | None = None
@@ -313,9 +325,8 @@ def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | Non
                 color=FAMILY_COLORS.get(r["family"]))
         ax.annotate(str(k), (r["val_spikes_per_neuron"], 100 * r["val_accuracy"]),
                     fontsize="small", xytext=(5, 5), textcoords="offset points")
-        epochs = f", {r['epochs']} epochs" if r.get("epochs", 1) != 1 else ""
         key.append(f"{k}: K = {r['K']}, λ = {r['lam']:g}, "
-                   f"{SURROGATE_LABELS.get(r['surrogate'], r['surrogate'])}{epochs}")
+                   f"{SURROGATE_LABELS.get(r['surrogate'], r['surrogate'])}{_run_extras(r)}")
     for fam in runs["family"].unique():
         ax.plot([], [], "o", color=FAMILY_COLORS.get(fam), label=family_label(fam))
     for role in runs["role"].unique():

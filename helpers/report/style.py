@@ -112,7 +112,8 @@ def code_label(code: str, with_lambda: bool = False) -> str:
 #: Surrogate gradients of FS-aware fine-tuning (:mod:`helpers.snn.finetune`), for figures.
 SURROGATE_LABELS = {"sm": "S&M pseudo-derivative", "ste": "straight-through"}
 _FINETUNED = re.compile(r"(?P<parent>.+?)_ft_K\d+_(?P<code>.+)_lam(?P<lam>[^_]+)_"
-                        r"(?P<sur>sm|ste)(?P<codes>_codes)?(?:_e(?P<epochs>\d+))?")
+                        r"(?P<sur>sm|ste)(?P<codes>_codes)?(?:_e(?P<epochs>\d+))?"
+                        r"(?:_s(?P<target>[^_]+))?(?:_kd(?P<kd>[^_]+))?")
 
 
 def model_label(model: str) -> str:
@@ -125,7 +126,9 @@ def model_label(model: str) -> str:
     ft = _FINETUNED.fullmatch(model)
     if ft:
         extra = (", trained codes" if ft["codes"] else "") + (
-            f", {ft['epochs']} epochs" if ft["epochs"] else "")
+            f", {ft['epochs']} epochs" if ft["epochs"] else "") + (
+            f", price above {ft['target']} spikes/neuron" if ft["target"] else "") + (
+            f", distilled from the ANN (β = {ft['kd']})" if ft["kd"] else "")
         return (f"{model_label(ft['parent'])}, fine-tuned with {code_label(ft['code'])} "
                 f"(λ = {ft['lam']}, {SURROGATE_LABELS[ft['sur']]}{extra})")
     m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?"

@@ -12,7 +12,12 @@ and, optionally, the codes' ``h``, ``T``, ``d`` are trained with
   activation the code approximates (ReLU clipped at the code's top, in units of α_l; SiLU or
   sigmoid) as if the FS layer were that function (the spike count keeps the pseudo-derivative);
 
-with the loss ``cross-entropy + λ · (mean spikes per neuron of the network)``.
+with the loss ``cross-entropy + λ · (mean spikes per neuron of the network)``. Two options
+aim at a spike *budget* rather than a price: with a ``spike_target`` s the price applies only
+to the excess, ``λ · max(0, mean spikes per neuron - s)`` over a batch, so a network that is
+sparse enough is free to recover its accuracy; with a ``teacher`` (the original ANN) the
+cross-entropy is mixed with knowledge distillation from its logits (Hinton et al. 2015),
+``(1 - β) · CE + β · τ² · KL(softmax(teacher / τ) ‖ softmax(logits / τ))``.
 
 :func:`finetuned_export` gives the trained network as a plain BN-free Keras model (what
 :func:`helpers.snn.convert.convert` reads again) and the code of every FS layer, in the units
@@ -109,13 +114,22 @@ class FSTrainable(tf.keras.layers.Layer):
 
 class FSTrainer(tf.keras.Model):
     """The FS network for training: ``call(x)`` gives the logits; ``fit`` minimises
-    cross-entropy + ``lam`` · mean spikes per neuron and reports ``spikes_per_neuron``."""
+    cross-entropy (distilled from ``teacher`` with weight ``distill`` at temperature
+    ``temperature``, if given) + ``lam`` · mean spikes per neuron (above ``spike_target``, if
+    given) and reports ``spikes_per_neuron``. See the module docstring."""
 
     def __init__(self, net: tf.keras.Model, fs_layers: dict[str, FSTrainable],
-                 n_neurons: int, lam: float = 0.0, **kwargs):
+                 n_neurons: int, lam: float = 0.0, *, spike_target: float | None = None,
+                 teacher: tf.keras.Model | None = None, distill: float = 0.0,
+                 temperature: float = 4.0, **kwargs):
         super().__init__(**kwargs)
+        _check_budget_options(spike_target, teacher, distill, temperature)
         self.net, self.fs_layers = net, fs_layers
         self.n_neurons, self.lam = float(n_neurons), float(lam)
+        self.spike_target = spike_target
+        if teacher is not None:
+            teacher.trainable = False
+        self.teacher, self.distill, self.temperature = teacher, float(distill), float(temperature)
         self.spike_tracker = tf.keras.metrics.Mean(name="spikes_per_neuron")
 
     def call(self, x, training=False):
@@ -136,11 +150,28 @@ class FSTrainer(tf.keras.Model):
         self.spike_tracker.update_state(rate)
         return {m.name: m.result() for m in self.metrics}
 
+    def spike_cost(self, rate):
+        """The loss's spike term for a batch's spikes per neuron ``rate`` (N,)."""
+        mean = tf.reduce_mean(rate)
+        if self.spike_target is not None:
+            mean = tf.nn.relu(mean - self.spike_target)
+        return self.lam * mean
+
+    def task_loss(self, x, y, logits):
+        """Cross-entropy, mixed with the distillation term when there is a teacher."""
+        ce = self.compiled_loss(y, logits)
+        if self.teacher is None:
+            return ce
+        tau = self.temperature
+        soft = tf.nn.softmax(self.teacher(x, training=False) / tau)
+        kl = tf.keras.losses.kl_divergence(soft, tf.nn.softmax(logits / tau))
+        return (1.0 - self.distill) * ce + self.distill * tau ** 2 * tf.reduce_mean(kl)
+
     def train_step(self, data):
         x, y = data
         with tf.GradientTape() as tape:
             logits, rate = self.forward(x, training=True)
-            loss = self.compiled_loss(y, logits) + self.lam * tf.reduce_mean(rate)
+            loss = self.task_loss(x, y, logits) + self.spike_cost(rate)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self._update(y, logits, rate)
@@ -152,10 +183,24 @@ class FSTrainer(tf.keras.Model):
         return self._update(y, logits, rate)
 
 
+def _check_budget_options(spike_target, teacher, distill: float, temperature: float) -> None:
+    if spike_target is not None and not spike_target > 0:
+        raise ValueError(f"spike_target must be > 0 spikes per neuron (or None), got "
+                         f"{spike_target!r}")
+    if not 0.0 <= distill <= 1.0:
+        raise ValueError(f"distill (the distillation weight β) must be in [0, 1], got {distill!r}")
+    if (distill > 0) != (teacher is not None):
+        raise ValueError("distillation needs both a teacher model and a weight distill > 0; "
+                         f"got distill={distill!r} and teacher={'set' if teacher else None}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+
+
 def fs_trainer(net: FSNetwork, *, surrogate: str = "sm", train_code: bool = False,
-               train_scale: bool = True, lam: float = 0.0) -> FSTrainer:
+               train_scale: bool = True, lam: float = 0.0, **budget) -> FSTrainer:
     """An :class:`FSTrainer` of the converted network ``net`` (analog input only): its folded
-    weights and each FS layer's code and scale α_l as starting point."""
+    weights and each FS layer's code and scale α_l as starting point. ``budget``:
+    :class:`FSTrainer`'s ``spike_target``, ``teacher``, ``distill``, ``temperature``."""
     if net.input_mode != "analog":
         raise ValueError("FS-aware fine-tuning supports input_mode='analog' (the image drives "
                          "the first layer); convert with input_mode='analog'")
@@ -163,7 +208,7 @@ def fs_trainer(net: FSNetwork, *, surrogate: str = "sm", train_code: bool = Fals
                                      surrogate, train_code, train_scale, name=f"fs_{info.name}")
               for info in net.layers}
     model, _ = build_model(net.graph, output_name(net.graph), net.folded, "fs", layers)
-    return FSTrainer(model, layers, sum(info.n_neurons for info in net.layers), lam)
+    return FSTrainer(model, layers, sum(info.n_neurons for info in net.layers), lam, **budget)
 
 
 def _trained_weights(trainer: FSTrainer, net: FSNetwork) -> dict[str, tuple[np.ndarray, np.ndarray]]:

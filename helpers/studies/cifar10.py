@@ -34,17 +34,33 @@ def study_inputs(models: dict[str, str], inputs, finetuned: list[str] = ()) -> l
     return reads + [p for act in models for p in code_families.saved_code_files(act, inputs.codes)]
 
 
-def finetuned_models(inputs, use: bool = True) -> list[str]:
-    """The fine-tuned networks notebook 04 chose (``finetune.json``'s ``final``) under
-    ``inputs`` (ProjectDirs); none when ``use`` is False or notebook 04 has not run (one
-    printed line)."""
-    path = inputs.results / "finetune.json"
+#: Notebook 04's results files whose fine-tuned networks notebooks 05/06 convert, each with
+#: the entry naming them: the networks ``finetune.json`` chose (``final``) and every run of
+#: the longer runs, the spike-budget runs and the SiLU/sigmoid networks.
+FINETUNE_FILES = {"finetune.json": "final", "finetune_long.json": "runs",
+                  "finetune_budget.json": "runs", "finetune_smooth.json": "runs"}
+
+#: Only the networks ``finetune.json`` chose (notebook 05's GeNN section).
+FINETUNE_FINAL = {"finetune.json": "final"}
+
+
+def finetuned_models(inputs, use: bool = True,
+                     files: dict[str, str] = FINETUNE_FILES) -> list[str]:
+    """The fine-tuned networks of notebook 04 named in ``files`` (results file name ->
+    entry: a list of model names or of rows with ``model``) under ``inputs`` (ProjectDirs),
+    in that order, each once; none when ``use`` is False. A missing file adds none and
+    says so in one line."""
     if not use:
         return []
-    if not path.is_file():
-        print(f"no fine-tuned networks: {path} not found (run notebooks/04_fs_finetuning.ipynb)")
-        return []
-    return list(read_json(path)["final"])
+    names: list[str] = []
+    for fname, key in files.items():
+        path = inputs.results / fname
+        if not path.is_file():
+            print(f"no fine-tuned networks from {fname}: {path} not found "
+                  "(run notebooks/04_fs_finetuning.ipynb)")
+            continue
+        names += [r if isinstance(r, str) else r["model"] for r in read_json(path)[key]]
+    return list(dict.fromkeys(names))
 
 
 RELU_REQUIRED = "models must name the ReLU network, e.g. {'relu': 'resnet20_relu', ...}"

@@ -66,25 +66,45 @@ def check_finetune_parameters(K_list, K_sweep: int, lambdas, surrogates, n_train
 def finetune_config(parent: str, code_name: str, codes_dir, *, lam: float, surrogate: str,
                     epochs: int, max_lr: float, seed: int, train_code: bool = False,
                     n_calib: int = 500, percentile: float = 99.9, n_train: int = 45_000,
-                    batch_size: int = 128) -> TrainConfig:
+                    batch_size: int = 128, spike_target: float | None = None,
+                    distill: float = 0.0, temperature: float = 4.0) -> TrainConfig:
     """The config of one fine-tuning run of ``parent`` with the code ``code_name``, named
-    ``<parent>_ft_K<K>_<code>_lam<λ>_<surrogate>[_codes][_e<epochs>]`` (``_e``: more than one
-    epoch)."""
+    ``<parent>_ft_K<K>_<code>_lam<λ>_<surrogate>[_codes][_e<epochs>][_s<target>][_kd<β>]``
+    (``_e``: more than one epoch; ``_s``: the spike price applies above ``spike_target``
+    spikes per neuron; ``_kd``: distilled from the parent's logits with weight ``distill`` at
+    ``temperature``; see :class:`helpers.snn.finetune.FSTrainer`)."""
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
     if not lam >= 0:
         raise ValueError(f"the spike price lam must be >= 0, got {lam!r}")
     code, sha = run_code(code_name, codes_dir)
     name = (f"{parent}_ft_K{code.K}_{code_name}_lam{lam:g}_{surrogate}"
-            + ("_codes" if train_code else "") + (f"_e{epochs}" if epochs != 1 else ""))
+            + ("_codes" if train_code else "") + (f"_e{epochs}" if epochs != 1 else "")
+            + (f"_s{spike_target:g}" if spike_target is not None else "")
+            + (f"_kd{distill:g}" if distill else ""))
     fs = {"code": code_name, "code_sha256": sha, "K": code.K, "lam": float(lam),
           "surrogate": surrogate, "train_code": train_code, "train_scale": True,
-          "n_calib": n_calib, "percentile": percentile}
+          "n_calib": n_calib, "percentile": percentile, **_budget(spike_target, distill,
+                                                                  temperature)}
     return TrainConfig(name=name, activation=code.activation, epochs=epochs,
                        batch_size=batch_size, max_lr=max_lr, l2=0.0, seed=seed,
                        batchnorm=False, n_train=n_train, init_from=parent,
                        extra={"recipe": f"FS-aware fine-tuning of {parent} (BN folded)",
                               "fs": fs})
+
+
+def _budget(spike_target: float | None, distill: float, temperature: float) -> dict[str, Any]:
+    """The spike-budget options of a run, only those that are set (so the configs, names and
+    cards of runs without them stay as they were)."""
+    out: dict[str, Any] = {}
+    if spike_target is not None:
+        out["spike_target"] = float(spike_target)
+    if distill:
+        out.update(distill=float(distill), temperature=float(temperature))
+    return out
+
+
+BUDGET_KEYS = ("spike_target", "distill", "temperature")
 
 
 class _Run:
@@ -103,8 +123,11 @@ class _Run:
         code, _ = run_code(fs["code"], self.codes_dir)
         self.net = convert(parent, {code.activation: code}, x_calib,
                            percentile=fs["percentile"])
+        budget = {k: fs[k] for k in BUDGET_KEYS if k in fs}
+        if fs.get("distill"):
+            budget["teacher"] = parent                   # the original ANN's logits
         trainer = fs_trainer(self.net, surrogate=fs["surrogate"], train_code=fs["train_code"],
-                             train_scale=fs["train_scale"], lam=fs["lam"])
+                             train_scale=fs["train_scale"], lam=fs["lam"], **budget)
         return compile_sgd(trainer, cfg, steps)
 
     def export(self, trainer) -> tuple[tf.keras.Model, dict[str, Any]]:
@@ -114,6 +137,7 @@ class _Run:
             "finetuned": True, "parent": self.cfg.init_from, "code": fs["code"], "K": fs["K"],
             "family": code_families.code_family(self.net.code),
             "lam": fs["lam"], "surrogate": fs["surrogate"], "train_code": fs["train_code"],
+            **{k: fs[k] for k in BUDGET_KEYS if k in fs},
             "architecture": "ResNet-20 (width 16), BN folded into the convolutions' biases, "
                             "FS neurons in the loop",
             "accuracy_is": "FS-equivalent network (exact FS forward pass)",
@@ -144,7 +168,8 @@ def finetune_or_load(cfg: TrainConfig, data, models_dir, codes_dir, *, reuse: bo
 
 def run_row(card: dict[str, Any]) -> dict[str, Any]:
     """One row of notebook 04's table from a fine-tuned model's card (validation numbers:
-    the last epoch's FS-equivalent accuracy and mean spikes per neuron)."""
+    the last epoch's FS-equivalent accuracy and mean spikes per neuron; ``spike_target``
+    None and ``distill`` 0 for runs with neither)."""
     h = card["history"]
     return {"model": card["name"], "parent": card["parent"], "code": card["code"],
             "family": card["family"],
@@ -153,7 +178,8 @@ def run_row(card: dict[str, Any]) -> dict[str, Any]:
             "val_accuracy": h["val_accuracy"][-1],
             "val_spikes_per_neuron": h["val_spikes_per_neuron"][-1],
             "n_train": card["n_train"], "n_val": card["n_val"],
-            "train_minutes": round(card["train_seconds"] / 60, 1)}
+            "train_minutes": round(card["train_seconds"] / 60, 1),
+            "spike_target": card.get("spike_target"), "distill": card.get("distill", 0.0)}
 
 
 def finetuned_network(model: tf.keras.Model, card: dict[str, Any], x_calib: np.ndarray,
@@ -225,10 +251,11 @@ def finetune_runs(jobs: list[tuple[str, str, float]], data, models_dir, codes_di
                   role: str, surrogate: str, epochs: int, max_lr: float, n_calib: int,
                   seed: int, n_train: int = 45_000, train_code: bool = False,
                   reuse: bool = True, progress: bool = True,
-                  checkpoints=BUILD_DIR / "checkpoints") -> list[dict[str, Any]]:
+                  checkpoints=BUILD_DIR / "checkpoints", **budget) -> list[dict[str, Any]]:
     """Fine-tuning runs beyond :func:`finetune_study`'s, one per ``(parent, code, λ)`` in
     ``jobs`` -- e.g. the SiLU/sigmoid networks from an offset-folded pair of notebook 03 with
     the λ and surrogate chosen on the ReLU network, or longer runs at high spike prices.
+    ``budget``: :func:`finetune_config`'s ``spike_target``, ``distill`` and ``temperature``.
     ``data`` as for :func:`finetune_study`. Returns a row per run (:func:`run_row`, with
     ``role``) with the test accuracy its card records (scored once, at the end of the run)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -236,7 +263,7 @@ def finetune_runs(jobs: list[tuple[str, str, float]], data, models_dir, codes_di
         row = _run_once(rows, parent, code, data, models_dir, codes_dir, lam=lam,
                         surrogate=surrogate, role=role, epochs=epochs, max_lr=max_lr,
                         seed=seed, n_calib=n_calib, n_train=n_train, train_code=train_code,
-                        reuse=reuse, progress=progress, checkpoints=checkpoints)
+                        reuse=reuse, progress=progress, checkpoints=checkpoints, **budget)
         row["test_accuracy"] = load_card(models_dir, row["model"])["test_accuracy"]
     return list(rows.values())
 

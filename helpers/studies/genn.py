@@ -23,6 +23,7 @@ from helpers.snn import mlgenn
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
 from helpers.snn.simulate import simulate
+from helpers.studies.cifar10 import FINETUNE_FINAL, finetuned_models, study_inputs
 from helpers.studies.finetune import final_network_at, finetuned_network
 
 
@@ -171,15 +172,19 @@ def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None, K_bin
             f"{backend or mlgenn.default_backend()}__{digest}.json")
 
 
-def genn_jobs_and_reads(jobs: list[dict[str, Any]], finetuned_K, finetuned: list[str], inputs,
-                        reads: list) -> tuple[list[dict[str, Any]], list]:
+def genn_jobs_and_reads(jobs: list[dict[str, Any]], finetuned_K, finetuned: bool,
+                        models: dict[str, str], inputs) -> tuple[list[dict[str, Any]], list]:
     """Notebook 05's GeNN jobs -- ``jobs`` plus, for each K in ``finetuned_K``, notebook 04's
-    fine-tuned winner at K (when ``finetuned`` names any) -- and the files they read
-    (``reads`` plus every job's model and card, under ``inputs``)."""
-    if finetuned:
-        ft = read_json(inputs.results / "finetune.json")
+    fine-tuned winner at K (when ``finetuned``) -- and the files they read: those of
+    ``models`` and of the networks ``finetune.json`` chose
+    (:func:`helpers.studies.cifar10.study_inputs`), plus every job's model and card, under
+    ``inputs`` (ProjectDirs)."""
+    ft = finetuned_models(inputs, finetuned, FINETUNE_FINAL)
+    if ft:
+        results = read_json(inputs.results / "finetune.json")
         jobs = jobs + [{"model": m, "code": "finetuned"} for K in finetuned_K
-                       if (m := final_network_at(ft, K))]
+                       if (m := final_network_at(results, K))]
+    reads = study_inputs(models, inputs, ft)
     return jobs, reads + [p for j in jobs for p in model_paths(inputs.models, j["model"])]
 
 
