@@ -353,7 +353,9 @@ def test_notebooks_05_06_convert_the_final_the_longer_and_the_smooth_networks(tm
     write_json(dirs.results / "finetune.json", {"final": ["a", "b"], "max_spikes": None,
                                                 "runs": [{**row, "model": "a"}]})
     write_json(dirs.results / "finetune_smooth.json", {"runs": [{"model": "s"}, {"model": "a"}]})
-    assert finetuned_models(dirs) == ["a", "b", "s"]           # in file order, each once
+    files = {"finetune.json": "final", "finetune_long.json": "runs",
+             "finetune_smooth.json": "runs"}
+    assert finetuned_models(dirs, files=files) == ["a", "b", "s"]   # in file order, each once
     assert "finetune_long.json" in capsys.readouterr().out      # the missing file is named
     assert finetuned_models(dirs, files=FINETUNE_FINAL) == ["a", "b"]
     assert finetuned_models(dirs, use=False) == []

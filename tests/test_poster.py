@@ -447,6 +447,13 @@ def test_smooth_section_names_the_code_within_the_energy_budget(root):
     assert line.startswith("ResNet-20, SiLU (ANN 91.00 %): 90.85 % with the ")
     assert "at 0.64 spikes per neuron (energy 0.32 of the ANN's); within 0.3 of its " in line
     assert line.endswith("K = 6 code: 90.70 % at 0.67 (energy 0.30).")
+    # a network fine-tuned from it (notebook 04) is quoted after the codes
+    _edit_json(root / "data" / "results" / "cifar10.json", lambda d: d["rows"].append(
+        {**_fs_row("resnet20_silu_ft_K6_x", "finetuned", "offset", 6, 0.9091, 0.66),
+         "split": "test", "finetuned": True, "parent": "resnet20_silu", "energy_ratio": 0.301}))
+    line = smooth(poster.Sources(root)).paragraphs[0]
+    assert line.endswith("(energy 0.30); fine-tuned with its FS neurons, K = 6: 90.91 % at "
+                         "0.66 (energy 0.30).")
     assert "offset_silu" not in line                   # display names, not identifiers
 
 

@@ -165,6 +165,10 @@ def smooth(src: Sources) -> Section:
             s = sm.iloc[0]
             line += (f"; Stöckl & Maass's K = {s['K']} code {_pct(s['snn_accuracy'])} at "
                      f"{s['mean_spikes_per_neuron']:.2f}")
+        for _, f in g[g.role == "FS-aware fine-tuned"].iterrows():
+            line += (f"; fine-tuned with its FS neurons, K = {f['K']}: "
+                     f"{_pct(f['snn_accuracy'])} at {f['mean_spikes_per_neuron']:.2f} "
+                     f"(energy {f['energy_ratio']:.2f})")
         text.append(line + ".")
     text.append("An offset-folded pair moves the activation's resting value into the next "
                 "layer's bias: a neuron at rest sends no spike.")
