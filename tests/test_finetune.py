@@ -420,3 +420,33 @@ def test_spike_budget_options_are_checked_and_named(tmp_path):
     assert not {"spike_target", "distill"} & set(plain.extra["fs"])   # old runs' configs kept
     assert model_label(budget.name).endswith(
         "price above 0.47 spikes/neuron, distilled from the ANN (β = 0.5))")
+
+
+def test_spike_budget_runs_repeat_the_validation_winner_within_the_budget_longer(monkeypatch):
+    from helpers.studies import finetune as study
+
+    # validation accuracy and spikes of each (λ, β) grid run: (1, 0.9) is the most accurate
+    # but over the 0.5-spike budget, so (1, 0.5) is the one repeated
+    val = {(1.0, 0.0): (0.85, 0.47), (1.0, 0.5): (0.89, 0.48), (1.0, 0.9): (0.91, 0.52),
+           (2.0, 0.0): (0.80, 0.45), (2.0, 0.5): (0.84, 0.46), (2.0, 0.9): (0.86, 0.46)}
+    calls = []
+
+    def fake_runs(jobs, data, models_dir, codes_dir, *, role, epochs, spike_target, distill,
+                  **settings):
+        calls.append((jobs, epochs, spike_target, distill, role, settings))
+        return [{"lam": lam, "distill": distill, "epochs": epochs,
+                 "val_accuracy": val[lam, distill][0] + 0.01 * (epochs > 4),
+                 "val_spikes_per_neuron": val[lam, distill][1]} for _, _, lam in jobs]
+
+    monkeypatch.setattr(study, "finetune_runs", fake_runs)
+    kw = dict(lambdas=[1.0, 2.0], distills=[0.0, 0.5, 0.9], spike_target=0.47, epochs=4,
+              max_spikes=0.5, surrogate="sm", seed=3)
+    rows = study.spike_budget_runs("p", "c", None, None, None, long_epochs=8, **kw)
+    assert [(r["lam"], r["distill"], r["epochs"]) for r in rows] == [
+        (1.0, 0.0, 4), (2.0, 0.0, 4), (1.0, 0.5, 4), (2.0, 0.5, 4), (1.0, 0.9, 4),
+        (2.0, 0.9, 4), (1.0, 0.5, 8)]
+    assert calls[-1][:5] == ([("p", "c", 1.0)], 8, 0.47, 0.5, "spike budget")
+    assert all(c[5] == {"surrogate": "sm", "seed": 3} for c in calls)
+    calls.clear()
+    assert len(study.spike_budget_runs("p", "c", None, None, None, long_epochs=None, **kw)) == 6
+    assert len(calls) == 3                                         # no longer run

@@ -235,15 +235,24 @@ def check_04(root: Path, p: dict) -> None:
         assert len(card["history"]["val_accuracy"]) == p["long_epochs"]
         assert card["test_accuracy"] == r["test_accuracy"]
     _rows_ok(long["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
-    # the spike-budget runs: each λ with each distillation weight, the budget on the cards
+    # the spike-budget runs: each λ with each distillation weight, the budget on the cards,
+    # then the validation winner (within target_spikes) again with budget_long_epochs
     budget = _json(root / "data" / "results" / "finetune_budget.json")
-    assert sorted((r["lam"], r["distill"]) for r in budget["runs"]) == sorted(
+    grid = [r for r in budget["runs"] if r["epochs"] == p["budget_epochs"]]
+    assert sorted((r["lam"], r["distill"]) for r in grid) == sorted(
         (lam, beta) for lam in p["budget_lambdas"] for beta in p["budget_distill"])
+    longer = [r for r in budget["runs"] if r not in grid]
+    recorded = budget["provenance"]["params"]
+    ok = [r for r in grid if r["val_spikes_per_neuron"] <= recorded["target_spikes"]]
+    best = (max(ok, key=lambda r: r["val_accuracy"]) if ok
+            else min(grid, key=lambda r: r["val_spikes_per_neuron"]))
+    assert [(r["lam"], r["distill"], r["epochs"]) for r in longer] == [
+        (best["lam"], best["distill"], recorded["budget_long_epochs"])]
     for r in budget["runs"]:
         card = _json(root / "data" / "models" / f"{r['model']}.json")
         assert (r["role"], r["spike_target"], r["epochs"]) == (
-            "spike budget", p["budget_target"], p["budget_epochs"]) == (
-            "spike budget", card["spike_target"], card["epochs"])
+            "spike budget", p["budget_target"], card["epochs"]) == (
+            "spike budget", card["spike_target"], len(card["history"]["val_accuracy"]))
         assert card.get("distill", 0.0) == r["distill"] and card["test_accuracy"] == r[
             "test_accuracy"]
     _rows_ok(budget["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})

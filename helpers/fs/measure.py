@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from math import comb
+from math import comb, fsum
 
 from helpers.fs import activations
 from helpers.fs.jra import JRACode, jra_numpy
@@ -68,7 +68,7 @@ def spike_bound(out: np.ndarray, K: int, weights: np.ndarray | None = None) -> f
         raise ValueError(f"{len(freq)} output levels cannot be sent with {K} binary steps "
                          f"(at most {2 ** K} patterns)")
     spikes = np.repeat(np.arange(K + 1), [comb(K, i) for i in range(K + 1)])[:len(freq)]
-    return float(freq @ spikes)
+    return fsum(freq * spikes)     # exactly rounded: the same digits on every CPU
 
 
 def evaluate(code: FSCode, x: np.ndarray, weights: np.ndarray | None = None,
