@@ -197,3 +197,19 @@ def test_committed_models_reproduce_their_cards(cifar10):
             acc = accuracy(model, x, cifar10.y_test)
         assert card["n_test"] == len(cifar10.y_test)
         assert abs(acc - card["test_accuracy"]) <= tol / len(cifar10.y_test) + 1e-12, name
+
+
+def test_batched_logits_equal_one_eager_call_and_accuracy_counts_hits():
+    from helpers.ann.metrics import accuracy, logits, predictions
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((4, 4, 3)),
+                                 tf.keras.layers.Conv2D(5, 3, activation="sigmoid"),
+                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
+    x = np.random.default_rng(1).normal(size=(7, 4, 4, 3)).astype(np.float32)
+    ref = model(x, training=False).numpy()                 # one eager call on all 7 images
+    np.testing.assert_allclose(logits(model, x, batch_size=3), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(predictions(model, x, batch_size=3), ref.argmax(1))
+    y = ref.argmax(1).copy()
+    y[:2] = (y[:2] + 1) % 3                                 # two wrong labels of seven
+    assert accuracy(model, x, y, batch_size=3) == pytest.approx(5 / 7)

@@ -12,8 +12,10 @@ def predictions(model, x: np.ndarray, batch_size: int = 250) -> np.ndarray:
 
 
 def logits(model, x: np.ndarray, batch_size: int = 250) -> np.ndarray:
-    """Model outputs ``(N, classes)`` on ``x``, in batches."""
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+    """Model outputs ``(N, classes)`` on ``x``, in batches, through Keras' compiled predict
+    function (eager calls kept ~0.8 MB per image of a sigmoid ResNet-20 on CPU: 8 GB for the
+    test set)."""
+    return np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]))
                            for i in range(0, len(x), batch_size)])
 
 
