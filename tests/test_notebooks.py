@@ -267,7 +267,9 @@ def _expected_conversions(root: Path, p: dict, binary_K: list[int], modes: list[
     from helpers.fs.codes import saved_codes_for
 
     results = root / "data" / "results"
-    names = _json(results / "finetune.json")["final"]
+    names = _json(results / "finetune.json")["final"] + [
+        r["model"] for f in ("finetune_long.json", "finetune_budget.json", "finetune_smooth.json")
+        for r in _json(results / f)["runs"]]
     cards = [_json(root / "data" / "models" / f"{name}.json") for name in names]
     out = [(c["code"], c["K"], "analog") for c in cards]
     for act in p["models"]:
@@ -302,7 +304,7 @@ def check_05(root: Path, p: dict) -> None:
     assert ft and all(r["model"].startswith(f"{r['parent']}_ft_") for r in ft)
     parents = {r["parent"] for r in ft}
     smooth = _json(root / "data" / "results" / "finetune_smooth.json")["starts"]
-    assert parents <= {"resnet20_relu", *smooth}
+    assert parents == {"resnet20_relu", *smooth}
     for parent in parents:                                     # gaps to the original ANN
         parent_acc = {r["ann_accuracy"] for r in res["rows"] if r["model"] == parent}
         assert {r["ann_accuracy"] for r in ft if r["parent"] == parent} == parent_acc

@@ -35,10 +35,10 @@ def study_inputs(models: dict[str, str], inputs, finetuned: list[str] = ()) -> l
 
 
 #: Notebook 04's results files whose fine-tuned networks notebooks 05/06 convert, each with
-#: the entry naming them: for now the networks ``finetune.json`` chose (``final``).
-FINETUNE_FILES = {"finetune.json": "final"}     # to add once notebook 06 fits in memory with
-# them (with all 16 networks its test phase ran out of 24 GB):
-# "finetune_long.json": "runs", "finetune_budget.json": "runs", "finetune_smooth.json": "runs"
+#: the entry naming them: the networks ``finetune.json`` chose (``final``), the longer runs,
+#: the spike-budget runs and the SiLU/sigmoid runs (``runs``).
+FINETUNE_FILES = {"finetune.json": "final", "finetune_long.json": "runs",
+                  "finetune_budget.json": "runs", "finetune_smooth.json": "runs"}
 
 #: Only the networks ``finetune.json`` chose (notebook 05's GeNN section).
 FINETUNE_FINAL = {"finetune.json": "final"}
