@@ -269,9 +269,9 @@ def finetune_runs(jobs: list[tuple[str, str, float]], data, models_dir, codes_di
 
 
 def spike_budget_runs(parent: str, code: str, data, models_dir, codes_dir, *,
-                lambdas: list[float], distills: list[float], spike_target: float,
-                epochs: int, long_epochs: int | None, max_spikes: float | None,
-                **settings) -> list[dict[str, Any]]:
+                      lambdas: list[float], distills: list[float], spike_target: float,
+                      epochs: int, long_epochs: int | None, max_spikes: float | None,
+                      **settings) -> list[dict[str, Any]]:
     """Notebook 04's spike-budget runs of ``parent`` with ``code``: each price λ in
     ``lambdas`` (paid only above ``spike_target`` spikes per neuron) with each distillation
     weight β in ``distills``, ``epochs`` epochs each; then the run :func:`best_finetuned`
