@@ -113,9 +113,26 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     return {k: (v or {}) for k, v in params.items()}
 
 
+def _numbers_as_text(value: Any) -> list[str]:
+    """Strings in ``value`` (nested lists / dicts) that read as numbers: YAML 1.1, which
+    PyYAML follows, takes ``1e-3`` (no dot) for a string."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [t for v in value for t in _numbers_as_text(v)]
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return []
+        return [value]
+    return []
+
+
 def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[str]:
-    """Notebooks missing from the profile file, profile entries without a notebook, and
-    profile parameters that the notebook's parameters cell does not define."""
+    """Notebooks missing from the profile file, profile entries without a notebook, profile
+    parameters that the notebook's parameters cell does not define, and numbers that YAML
+    reads as strings."""
     params = load_profile(profile)
     on_disk = {p.name: p for p in notebooks_on_disk(folder)}
     problems = [f"{name}: not listed in profile {profile}; add its parameters there"
@@ -128,6 +145,10 @@ def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[s
             problems.append(f"{name}: profile {profile} passes {unknown}, which its parameters "
                             "cell does not define; add them there (with defaults) or drop them "
                             "from the profile")
+        for key, value in params[name].items():
+            if text := _numbers_as_text(value):
+                problems.append(f"{name}: profile {profile} gives {key} the strings {text}; "
+                                "YAML reads a number like 1e-3 as text: write 1.0e-3 or 0.001")
     return problems
 
 

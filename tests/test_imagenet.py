@@ -256,17 +256,45 @@ def test_lite_codes_are_designed_on_each_layers_own_normalised_inputs():
         convert_candidate(model, per, x[:12], spiking_bottlenecks=False)
 
 
-def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network():
+def test_weighted_per_layer_prices_scale_with_each_layers_neurons():
+    """λ_l = λ · n_l / mean(n): each layer's code is the one designed at its own price (a
+    NumPy reference of the weights), and the prices differ between layers of other sizes."""
+    from helpers.fs import codes
+    from helpers.studies.lite_codes import Candidate, convert_candidate, layer_samples
+    from helpers.studies.lite_codes import per_layer_candidates
+
+    model = _tiny_relu6_net()
+    x = np.random.default_rng(0).normal(0, 2, (12, 6, 6, 2)).astype(np.float32)
+    base = convert_candidate(model, Candidate(codes.binary(4), codes.binary(4)), x)
+    s = layer_samples(base, x, max_per_layer=10 ** 6)
+    n = {i.name: i.n_neurons for i in base.layers}
+    assert n == {"r1": 6 * 6 * 4, "expand_in": 2 * 6 * 6 * 3, "r2": 6 * 6 * 5}   # x2: signed
+    lam = 3e-3
+    uni, wei = per_layer_candidates(s, base, [4], [lam], weighted_lambdas=[lam], progress=False)
+    assert (wei.name, wei.relu6.meta["family"]) == (
+        "lite_distaware_per_layer_weighted_lam0.003_K4", "distribution_aware_per_layer_weighted")
+    mean_n = sum(n.values()) / 3
+    for k, code in wei.layer_codes.items():
+        own = codes.distribution_aware(s[k], 4, lam * n[k] / mean_n)
+        assert own.meta["lambda"] == pytest.approx(lam * n[k] / mean_n)
+        np.testing.assert_allclose(code.T, own.T * base.layers[list(n).index(k)].scale, rtol=1e-12)
+    assert uni.layer_codes["r1"].meta["lambda"] == pytest.approx(lam)
+    assert wei.layer_codes["r1"].meta["lambda"] == pytest.approx(lam * 144 / 180)
+
+
+@pytest.mark.parametrize("recipe", [
+    {"code": "lite_distaware_lam0_K3", "family": "distribution_aware", "K": 3, "lam": 0.0},
+    {"code": "lite_distaware_per_layer_weighted_lam0.001_K3",
+     "family": "distribution_aware_per_layer_weighted", "K": 3, "lam": 0.001}])
+def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
     from helpers.studies.imagenet import carried_over, sample_parts
 
     model = _tiny_relu6_net()
     rng = np.random.default_rng(1)
     x, y = rng.normal(0, 2, (30, 6, 6, 2)).astype(np.float32), rng.integers(0, 4, 30)
-    recipe = {"code": "lite_distaware_lam0_K3", "family": "distribution_aware", "K": 3,
-              "lam": 0.0}
     res = carried_over(model, x, y, recipe, n_calib=10, n_val=5, n_sim=4, batch_size=8,
                        model_name="tiny")
-    assert [r["code"] for r in res["rows"]] == ["binary_K3", "lite_distaware_lam0_K3"]
+    assert [r["code"] for r in res["rows"]] == ["binary_K3", recipe["code"]]
     ann_eval = np.mean(model.predict(x[15:], verbose=0).argmax(1) == y[15:])
     assert res["ann"]["eval_top1"] == pytest.approx(ann_eval)
     assert all(r["n_images"] == 15 and r["split"] == "eval" and r["event_level_n"] == 4

@@ -454,12 +454,16 @@ def test_checks_catch_outputs_missing_tag_unlisted_and_unknown_parameters(tmp_pa
     cell = new_code_cell("a = 1\nb, c = 2, 3", metadata={"tags": ["parameters"]})
     nbformat.write(new_notebook(cells=[cell]), tmp_path / "01_ok.ipynb")
     assert parameter_names(tmp_path / "01_ok.ipynb") == {"a", "b", "c"}
-    (tmp_path / "p.yaml").write_text("01_ok.ipynb: {a: 2, d: 4}\n")
+    (tmp_path / "p.yaml").write_text("01_ok.ipynb: {a: 2, d: 4, b: [1.0e-3, 1e-3], c: '2'}\n")
     problems = profile_problems(tmp_path / "p.yaml", folder=tmp_path)
+    where = "01_ok.ipynb: profile " + str(tmp_path / "p.yaml")
     assert [p for p in problems if "01_ok" in p] == [
-        "01_ok.ipynb: profile " + str(tmp_path / "p.yaml") + " passes ['d'], which its "
-        "parameters cell does not define; add them there (with defaults) or drop them from "
-        "the profile"]
+        where + " passes ['d'], which its parameters cell does not define; add them there "
+        "(with defaults) or drop them from the profile",
+        where + " gives b the strings ['1e-3']; YAML reads a number like 1e-3 as text: write "
+        "1.0e-3 or 0.001",
+        where + " gives c the strings ['2']; YAML reads a number like 1e-3 as text: write "
+        "1.0e-3 or 0.001"]
 
 
 def test_quick_profile_chains_through_build_quick():

@@ -48,6 +48,8 @@ FAMILIES: dict[str, Family] = {
     "spike_bound": Family("spike bound (Huffman-like ideal)", "black"),
     "offset": Family("offset-folded pair (ours)", "#882255"),
     "distribution_aware_per_layer": Family("distribution-aware, per layer (ours)", "#117733"),
+    "distribution_aware_per_layer_weighted": Family("per layer, spike price by layer size (ours)",
+                                                    "#44AA99"),
     "resnet_designed": Family("designed on the CIFAR-10 ResNet", "#999933"),
 }
 FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
@@ -73,6 +75,8 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (r"distaware(?:_lam(?P<lam>[^_]+))?", "distribution-aware"),
     (r"lite_distaware(?:_lam(?P<lam>[^_]+))?", "distribution-aware"),
     (r"lite_distaware_per_layer(?:_lam(?P<lam>[^_]+))?", "distribution-aware, per layer"),
+    (r"lite_distaware_per_layer_weighted(?:_lam(?P<lam>[^_]+))?",
+     "distribution-aware, per layer, spike price by layer size"),
     (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),

@@ -59,8 +59,8 @@ def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_na
 
 
 def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_lambdas,
-                      jra_specs, resnet_codes=(), max_per_layer: int = 20_000, seed: int = 0,
-                      batch_size: int = 16) -> list[Candidate]:
+                      jra_specs, weighted_lambdas=(), resnet_codes=(), max_per_layer: int = 20_000,
+                      seed: int = 0, batch_size: int = 16) -> list[Candidate]:
     """Every candidate for ``model`` (:mod:`helpers.studies.lite_codes`), designed on its own
     FS layers' inputs on ``x_cal`` (scales from the binary code at the largest K), plus the
     ``resnet_codes`` (notebook 03's codes, designed on the CIFAR-10 ResNet) as they are."""
@@ -71,13 +71,14 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
     kinds = {i.name: i.activation for i in base.layers}
     base.release()
     return (pooled_candidates(samples, kinds, K_list, lambdas, jra_specs)
-            + per_layer_candidates(samples, base, K_list, per_layer_lambdas)
+            + per_layer_candidates(samples, base, K_list, per_layer_lambdas,
+                                   weighted_lambdas=weighted_lambdas)
             + [Candidate(c.with_meta(family="resnet_designed"), c) for c in resnet_codes])
 
 
 def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_val: int,
                    K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
-                   resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
+                   weighted_lambdas=(), resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
                    model_name: str = "efficientnet_lite0") -> dict[str, Any]:
     """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
     calibration part (:func:`design_candidates`), every candidate on the validation part,
@@ -91,7 +92,8 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
     (x_cal, _), (x_val, y_val), (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
     cands = {c.name: c for c in design_candidates(
         model, x_cal, K_list=K_list, lambdas=lambdas, per_layer_lambdas=per_layer_lambdas,
-        jra_specs=jra_specs, resnet_codes=resnet_codes, seed=seed, batch_size=batch_size)}
+        jra_specs=jra_specs, weighted_lambdas=weighted_lambdas, resnet_codes=resnet_codes,
+        seed=seed, batch_size=batch_size)}
     kw = dict(ann=ann, model_name=model_name, batch_size=batch_size)
     val_rows = []
     for c in cands.values():
@@ -132,6 +134,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     cands = design_candidates(
         model, x_cal, K_list=[K], lambdas=[lam] if fam == "distribution_aware" else [],
         per_layer_lambdas=[lam] if fam == "distribution_aware_per_layer" else [], jra_specs=[],
+        weighted_lambdas=[lam] if fam == "distribution_aware_per_layer_weighted" else [],
         seed=seed, batch_size=batch_size)
     keep = [c for c in cands if c.name in (f"binary_K{K}", recipe["code"])]
     if recipe["code"] not in [c.name for c in keep]:

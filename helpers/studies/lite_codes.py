@@ -5,7 +5,8 @@ converter's statistic of its calibration inputs); the inputs of every FS layer o
 calibration images, divided by α_l, are the design data: ReLU6 layers ``min(v, 6) / α_l``
 (the ceiling included), the signed identity neurons of the linear bottlenecks ``±v / α_l``
 (each of the pair sees one sign). From them: distribution-aware codes (with spike prices λ)
-pooled over all layers of a kind, and per layer; the JRA floating-point code on the ReLU6
+pooled over all layers of a kind, and per layer (one spike price for all layers, or prices
+scaled by each layer's size); the JRA floating-point code on the ReLU6
 layers. Every candidate is a :class:`Candidate` that :func:`convert_candidate` turns into a
 network.
 """
@@ -101,21 +102,30 @@ def pooled_candidates(samples: dict[str, np.ndarray], kinds: dict[str, str], K_l
 
 
 def per_layer_candidates(samples: dict[str, np.ndarray], net: FSNetwork, K_list, lambdas, *,
-                         progress: bool = True) -> list[Candidate]:
+                         weighted_lambdas=(), progress: bool = True) -> list[Candidate]:
     """A distribution-aware code for every FS layer of ``net`` (its own samples, in its own
-    units α_l) for each K and λ: the network-specific design taken to single layers."""
+    units α_l) for each K and spike price: the network-specific design taken to single layers.
+
+    ``lambdas``: one price λ for every layer. ``weighted_lambdas``: prices scaled by each
+    layer's size, λ_l = λ · n_l / n̄ (n_l its neurons per image, n̄ their mean over layers) --
+    the Lagrangian of "least squared error summed over layers, at a given mean number of
+    spikes per neuron of the network": a spike in a layer of many neurons weighs more in that
+    mean, so big layers buy fewer spikes and small ones keep their precision."""
+    n = np.array([i.n_neurons for i in net.layers], dtype=np.float64)
+    prices = [(lam, False) for lam in lambdas] + [(lam, True) for lam in weighted_lambdas]
     out = []
     for K in K_list:
-        for lam in lambdas:
+        for lam, weighted in prices:
+            kind = "per_layer_weighted" if weighted else "per_layer"
+            scale = n / n.mean() if weighted else np.ones_like(n)
             layer_codes = {}
-            for info in tqdm(net.layers, desc=f"per-layer codes K={K} λ={lam:g}",
-                             disable=not progress):
-                c = code_families.distribution_aware(samples[info.name], K, lam)
+            for info, w in tqdm(list(zip(net.layers, scale)), disable=not progress,
+                                desc=f"{kind.replace('_', ' ')} codes K={K} λ={lam:g}"):
+                c = code_families.distribution_aware(samples[info.name], K, lam * float(w))
                 layer_codes[info.name] = _as(c, info.activation, f"{info.name}_{c.name}").scaled(
                     info.scale).with_meta(layer_scale_value=info.scale)
-            tag = f"lam{lam:g}_K{K}"
-            name = _as(code_families.binary(K), "relu6", f"lite_distaware_per_layer_{tag}",
-                       family="distribution_aware_per_layer", lam=lam)
+            name = _as(code_families.binary(K), "relu6", f"lite_distaware_{kind}_lam{lam:g}_K{K}",
+                       family=f"distribution_aware_{kind}", lam=lam)
             out.append(Candidate(name, code_families.binary(K), layer_codes))
     return out
 
