@@ -380,10 +380,13 @@ def check_07(root: Path, p: dict) -> None:
     ev = [r for r in res["rows"] if r["split"] == "eval"]
     assert len(val) + len(ev) == len(res["rows"])
     # every candidate on the validation part: binary, pooled and per-layer distribution-aware
-    # codes per K and λ, JRA (both variants), notebook 03's codes
+    # codes per K and λ (per layer also with prices by layer size), JRA (both variants),
+    # notebook 03's codes
     Ks, lams, pl = p["K_list"], p["lambdas"], p["per_layer_lambdas"]
     expected = ({f"binary_K{K}" for K in Ks} | {f"lite_distaware_lam{lam:g}_K{K}" for K in Ks for lam in lams}
                 | {f"lite_distaware_per_layer_lam{lam:g}_K{K}" for K in Ks for lam in pl}
+                | {f"lite_distaware_per_layer_weighted_lam{lam:g}_K{K}" for K in Ks
+                   for lam in p["per_layer_weighted_lambdas"]}
                 | {f"jra_fp{v}_K{m}_E{e}" for m, e in p["jra_specs"] for v in ("", "_implicit")}
                 | set(p["resnet_codes"]))
     assert [r["code"] for r in val] and {r["code"] for r in val} == expected and len(val) == len(expected)
