@@ -260,8 +260,8 @@ def test_weighted_per_layer_prices_scale_with_each_layers_neurons():
     """λ_l = λ · n_l / mean(n): each layer's code is the one designed at its own price (a
     NumPy reference of the weights), and the prices differ between layers of other sizes."""
     from helpers.fs import codes
-    from helpers.studies.lite_codes import Candidate, convert_candidate, layer_samples
-    from helpers.studies.lite_codes import per_layer_candidates
+    from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+                                            per_layer_candidates)
 
     model = _tiny_relu6_net()
     x = np.random.default_rng(0).normal(0, 2, (12, 6, 6, 2)).astype(np.float32)
