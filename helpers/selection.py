@@ -163,6 +163,16 @@ def designed_code_per_K(code_rows: Iterable[Mapping[str, Any]], K_list: Iterable
     return out
 
 
+def smooth_start_codes(smooth_rows: Iterable[Mapping[str, Any]], parents: Iterable[str],
+                       K: int, max_spikes: float | None) -> dict[str, str]:
+    """Per SiLU/sigmoid network in ``parents``: the code its fine-tuning starts from, the
+    :func:`designed_code_per_K` rule at ``K`` on notebook 03's ``smooth_rows`` of that
+    network (lowest network MSE within ``max_spikes`` spikes per value)."""
+    rows = list(smooth_rows)
+    return {m: designed_code_per_K(rows, [K], model=m, prefix="", max_spikes=max_spikes)[K]
+            for m in parents}
+
+
 def best_finetuned(runs: Iterable[Mapping[str, Any]], max_spikes: float | None, *,
                    accuracy: str = "val_accuracy", spikes: str = "val_spikes_per_neuron"
                    ) -> Mapping[str, Any] | None:

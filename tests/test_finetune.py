@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from helpers.fs import codes
 from helpers.fs.neuron import FSCode, fs_numpy
-from helpers.selection import best_finetuned, designed_code_per_K
+from helpers.selection import best_finetuned, designed_code_per_K, smooth_start_codes
 from helpers.snn.convert import convert
 from helpers.snn.finetune import FSTrainable, finetuned_export, fs_trainer
 from helpers.report.style import model_label
@@ -182,6 +182,9 @@ def test_designed_code_per_K_of_a_smooth_network_within_a_spike_bound():
     assert designed_code_per_K(rows, [6], model="silu_net", prefix="") == {6: "offset_silu_K6"}
     with pytest.raises(ValueError, match="silu_net at K=6 within 0.05 spikes"):
         designed_code_per_K(rows, [6], model="silu_net", prefix="", max_spikes=0.05)
+    # one start code per network, each network's own rows (a generator is read once)
+    assert smooth_start_codes(iter(rows), ["silu_net", "other_net"], 6, 1.5) == {
+        "silu_net": "offset_silu_lam0.001_K6", "other_net": "offset_silu_K6_other"}
 
 
 def test_best_finetuned_prefers_accuracy_within_the_spike_budget():
@@ -450,3 +453,9 @@ def test_spike_budget_runs_repeat_the_validation_winner_within_the_budget_longer
     calls.clear()
     assert len(study.spike_budget_runs("p", "c", None, None, None, long_epochs=None, **kw)) == 6
     assert len(calls) == 3                                         # no longer run
+    calls.clear()                       # the winner again with trainable codes, same epochs
+    rows = study.spike_budget_runs("p", "c", None, None, None, long_epochs=None,
+                                   code_training=True, **kw)
+    assert (len(rows), calls[-1][:5]) == (7, ([("p", "c", 1.0)], 4, 0.47, 0.5, "spike budget"))
+    assert calls[-1][5] == {"surrogate": "sm", "seed": 3, "train_code": True}
+    assert all(c[5] == {"surrogate": "sm", "seed": 3} for c in calls[:-1])

@@ -299,10 +299,27 @@ def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
     assert res["ann"]["eval_top1"] == pytest.approx(ann_eval)
     assert all(r["n_images"] == 15 and r["split"] == "eval" and r["event_level_n"] == 4
                for r in res["rows"])
+    for r in res["rows"]:     # a class that differs from the ANN's, counted per image: at
+        # least the accuracy gap (flips that cancel in it count twice here), at most all
+        assert abs(r["snn_top1"] - r["ann_top1"]) - 1e-12 <= r["ann_disagreement"] <= 1
     assert sample_parts(30, 10, 5) == {"calib": slice(0, 10), "val": slice(10, 15),
                                        "eval": slice(15, 30)}
     with pytest.raises(ValueError, match="must leave evaluation images"):
         sample_parts(15, 10, 5)
+
+
+def test_disagreement_with_the_ann_counts_every_changed_class():
+    from helpers.studies.imagenet import lite_design_study
+    from helpers.studies.rows import _disagreement
+
+    # right -> wrong and wrong -> right cancel in the accuracy gap, not here
+    assert _disagreement(np.array([1, 2, 3, 4]), np.array([1, 0, 3, 0])) == 0.5
+    with pytest.raises(ValueError, match="3 classes for 4 images"):
+        _disagreement(np.array([1, 2, 3, 4]), np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="metric='top5'"):
+        lite_design_study(None, None, None, n_calib=1, n_val=1, K_list=[4], lambdas=[],
+                          per_layer_lambdas=[], jra_specs=[], fs_input_K=4, n_sim=0,
+                          batch_size=1, metric="top5")
 
 
 def test_upscale_factor_and_less_detail(tmp_path):

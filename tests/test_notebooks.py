@@ -207,18 +207,28 @@ def check_04(root: Path, p: dict) -> None:
         assert (root / "data" / "models" / f"{name}.keras").stat().st_size > 0
     _rows_ok(res["runs"], {"val_accuracy", "val_spikes_per_neuron", "train_minutes"})
     _figures(root, "04_finetune_runs")
-    # the smooth networks: each starts from the rule's code and uses the ReLU choices
+    # the smooth networks: each starts from the rule's code and uses the ReLU choices; the
+    # spike-budget runs start from the rule's code at smooth_budget's K, with its budget
     from helpers.selection import designed_code_per_K
 
     smooth = _json(root / "data" / "results" / "finetune_smooth.json")
     code_rows = _json(root / "data" / "results" / "codes.json")["smooth_rows"]
+    sb = p["smooth_budget"]
     assert list(smooth["starts"]) == p["smooth_parents"]
+    assert list(smooth["budget_starts"]) == sb["parents"]
+    roles = [r["role"] for r in smooth["runs"]]
+    assert roles == (["smooth network"] * len(p["smooth_parents"])
+                     + ["smooth spike budget"] * len(sb["parents"]))
     for r in smooth["runs"]:
-        assert smooth["starts"][r["parent"]] == r["code"] == designed_code_per_K(
-            code_rows, [p["smooth_K"]], model=r["parent"], prefix="",
-            max_spikes=p["smooth_max_spikes"])[p["smooth_K"]]
-        assert (r["lam"], r["surrogate"], r["role"]) == (res["lam"], res["surrogate"],
-                                                         "smooth network")
+        plain = r["role"] == "smooth network"
+        K, max_spikes = ((p["smooth_K"], p["smooth_max_spikes"]) if plain
+                         else (sb["K"], sb["max_spikes"]))
+        assert smooth["starts" if plain else "budget_starts"][r["parent"]] == r["code"] == (
+            designed_code_per_K(code_rows, [K], model=r["parent"], prefix="",
+                                max_spikes=max_spikes)[K])
+        assert (r["lam"], r["surrogate"], r["epochs"], r["spike_target"], r["distill"]) == (
+            (res["lam"], res["surrogate"], p.get("epochs", 1), None, 0.0) if plain
+            else (sb["lam"], res["surrogate"], sb["epochs"], sb["target"], sb["distill"]))
         card = _json(root / "data" / "models" / f"{r['model']}.json")
         assert card["finetuned"] and card["activation"] != "relu"
         assert len(card["layer_codes"]) == 19 and card["test_accuracy"] == r["test_accuracy"]
@@ -238,7 +248,8 @@ def check_04(root: Path, p: dict) -> None:
     # the spike-budget runs: each λ with each distillation weight, the budget on the cards,
     # then the validation winner (within target_spikes) again with budget_long_epochs
     budget = _json(root / "data" / "results" / "finetune_budget.json")
-    grid = [r for r in budget["runs"] if r["epochs"] == p["budget_epochs"]]
+    grid = [r for r in budget["runs"] if r["epochs"] == p["budget_epochs"]
+            and not r["train_code"]]
     assert sorted((r["lam"], r["distill"]) for r in grid) == sorted(
         (lam, beta) for lam in p["budget_lambdas"] for beta in p["budget_distill"])
     longer = [r for r in budget["runs"] if r not in grid]
@@ -246,8 +257,12 @@ def check_04(root: Path, p: dict) -> None:
     ok = [r for r in grid if r["val_spikes_per_neuron"] <= recorded["target_spikes"]]
     best = (max(ok, key=lambda r: r["val_accuracy"]) if ok
             else min(grid, key=lambda r: r["val_spikes_per_neuron"]))
-    assert [(r["lam"], r["distill"], r["epochs"]) for r in longer] == [
-        (best["lam"], best["distill"], recorded["budget_long_epochs"])]
+    # the grid's winner again: longer, then with trainable codes (budget_train_codes)
+    assert [(r["lam"], r["distill"], r["epochs"], r["train_code"]) for r in longer] == [
+        (best["lam"], best["distill"], recorded["budget_long_epochs"], False),
+        *[(best["lam"], best["distill"], p["budget_epochs"], True)] * recorded.get(
+            "budget_train_codes", False)]
+    assert all(("_codes" in r["model"]) == r["train_code"] for r in budget["runs"])
     for r in budget["runs"]:
         card = _json(root / "data" / "models" / f"{r['model']}.json")
         assert (r["role"], r["spike_target"], r["epochs"]) == (
@@ -393,6 +408,14 @@ def check_07(root: Path, p: dict) -> None:
     _rows_ok(val, {"code", "snn_top1", "snn_top5", "mean_spikes_per_neuron"}, "n_images", p["n_val"])
     _rows_ok(ev, {"code", "snn_top1", "chosen_on", "mean_spikes_per_neuron"}, "n_images", n_eval)
     assert sum(r["chosen_on"].endswith("(best_code)") for r in ev) == 1
+    # what was chosen, by the notebook's metric on the validation part, is what was evaluated
+    from helpers.selection import chosen_per_K
+
+    assert res["metric"] == p.get("metric", "ann_disagreement")
+    assert all(0 <= r["ann_disagreement"] <= 1 for r in val + ev)
+    assert {r["code"]: r["chosen_on"] for r in chosen_per_K(val, metric=res["metric"])} == {
+        r["code"]: r["chosen_on"] for r in ev
+        if (r["input_mode"], r["bottlenecks"]) == ("analog", "spiking")}
     assert {f"binary_K{K}" for K in Ks} <= {r["code"] for r in ev}
     fs_in = [r for r in ev if r["code"] == f"binary_K{p['fs_input_K']}"]
     assert sorted((r["input_mode"], r["bottlenecks"]) for r in fs_in) == [

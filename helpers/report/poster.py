@@ -348,8 +348,8 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
     axes = fig.subplots(1, 2)
     plot_finetune_pareto(post, ft, axes[0], axes[1], ann_accuracy=post.ann_accuracy.iloc[0],
                          anchors=CIFAR10_ANCHORS + mlgenn_anchors(src), rate=rate)
-    axes[0].set_title(f"{model_label(name)}: post-hoc vs fine-tuned")
-    axes[1].set_title("the same networks against latency")
+    axes[0].set_title(f"{model_label(name)}: by spikes")       # short: the two titles
+    axes[1].set_title("the same networks by latency")             # share one row
 
 
 def panel_energy(src: Sources, fig: plt.Figure) -> None:

@@ -166,11 +166,13 @@ class FSNetwork:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 250) -> dict[str, Any]:
         """Top-1 and top-5 accuracy, mean spikes per neuron (network and per layer), synaptic
-        operations per image and layer, latency."""
+        operations per image and layer, latency, and the predicted class of every image
+        (``predictions``, shape (N,))."""
         r = self.run(x, batch_size)
         n = np.array([info.n_neurons for info in self.layers], dtype=np.float64)
         per_layer = r["spikes"].mean(axis=0) / n
-        return {"accuracy": float(np.mean(np.argmax(r["logits"], 1) == np.asarray(y))),
+        pred = np.argmax(r["logits"], 1)
+        return {"accuracy": float(np.mean(pred == np.asarray(y))), "predictions": pred,
                 "top5": float(np.mean(topk_hits(r["logits"], y, 5))),
                 "mean_spikes_per_neuron": float(r["spikes"].sum(1).mean() / n.sum()),
                 "spikes_per_neuron_per_layer": dict(zip([i.name for i in self.layers],

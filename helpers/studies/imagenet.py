@@ -20,6 +20,12 @@ from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samp
 from helpers.studies.rows import net_row, snn_energy, verified
 
 
+#: What notebook 07 may choose codes by on the validation part (row fields, smaller is
+#: better): the top-1 gap to the ANN (pp) or the fraction of images whose class differs from
+#: the ANN's.
+SELECTION_METRICS = ("accuracy_gap_pp", "ann_disagreement")
+
+
 def sample_parts(n: int, n_calib: int, n_val: int) -> dict[str, slice]:
     """The three parts of an image sample, in file order: ``calib`` (layer scales and code
     design), ``val`` (every choice), ``eval`` (the reported numbers)."""
@@ -44,11 +50,14 @@ def _ann_check(model, x: np.ndarray, y: np.ndarray, batch_size: int, parts: dict
 
 
 def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_name: str,
-         batch_size: int, input_mode: str = "analog", spiking: bool = True):
-    """One results row of ``cand`` on ``(x, y)`` (the sample's ``split``), and the network."""
+         batch_size: int, input_mode: str = "analog", spiking: bool = True,
+         ann_predictions: np.ndarray | None = None):
+    """One results row of ``cand`` on ``(x, y)`` (the sample's ``split``), and the network
+    (``ann_predictions``: the ANN's classes on ``x``, for the row's ``ann_disagreement``)."""
     net = convert_candidate(model, cand, x_cal, input_mode, spiking)
     row = net_row(net, x, y, model_name=model_name, batch_size=batch_size,
-                  ann_accuracy=ann[f"{split}_top1"], split=split)
+                  ann_accuracy=ann[f"{split}_top1"], split=split,
+                  ann_predictions=ann_predictions)
     row.update(n_images=int(len(y)), ann_top1=ann[f"{split}_top1"],
                ann_top5=ann[f"{split}_top5"], snn_top1=row["snn_accuracy"],
                lam=cand.relu6.meta.get("lam"), per_layer_codes=cand.layer_codes is not None)
@@ -79,17 +88,23 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
 def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_val: int,
                    K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
                    weighted_lambdas=(), resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
+                   metric: str = "accuracy_gap_pp",
                    model_name: str = "efficientnet_lite0") -> dict[str, Any]:
     """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
     calibration part (:func:`design_candidates`), every candidate on the validation part,
-    and what :func:`helpers.selection.chosen_per_K` picks there (per K the best designed
-    code, every reference, the headline code) on the evaluation part, fully spiking; the
+    and what :func:`helpers.selection.chosen_per_K` picks there by ``metric`` (a row field
+    to minimise: ``accuracy_gap_pp``, or ``ann_disagreement``, the fraction of images whose
+    class differs from the ANN's; per K the best designed code, every reference, the
+    headline code) on the evaluation part, fully spiking; the
     chosen codes (not the references) also simulated event by event on the first ``n_sim``
     evaluation images; the binary code at ``fs_input_K`` also with FS-encoded input and
     with analog bottlenecks."""
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"metric={metric!r}: choose one of {SELECTION_METRICS}")
     parts = sample_parts(len(y), n_calib, n_val)
-    ann, _ = _ann_check(model, x, y, batch_size, parts)
+    ann, logits = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), (x_val, y_val), (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
+    ann_val, ann_ev = (logits[parts[k]].argmax(1) for k in ("val", "eval"))
     cands = {c.name: c for c in design_candidates(
         model, x_cal, K_list=K_list, lambdas=lambdas, per_layer_lambdas=per_layer_lambdas,
         jra_specs=jra_specs, weighted_lambdas=weighted_lambdas, resnet_codes=resnet_codes,
@@ -97,23 +112,25 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
     kw = dict(ann=ann, model_name=model_name, batch_size=batch_size)
     val_rows = []
     for c in cands.values():
-        row, net = _row(model, c, x_cal, x_val, y_val, split="val", **kw)
+        row, net = _row(model, c, x_cal, x_val, y_val, split="val", ann_predictions=ann_val,
+                        **kw)
         val_rows.append(row)
         net.release()
     rows = list(val_rows)
-    for v in chosen_per_K(val_rows):
+    for v in chosen_per_K(val_rows, metric=metric):
         variants = [("analog", True)]
         if v["code"] == f"binary_K{fs_input_K}":     # FS-encoded input; analog bottlenecks
             variants += [("fs", True), ("analog", False)]
         for mode, spiking in variants:
             row, net = _row(model, cands[v["code"]], x_cal, x_ev, y_ev, split="eval",
-                            input_mode=mode, spiking=spiking, **kw)
+                            input_mode=mode, spiking=spiking, ann_predictions=ann_ev, **kw)
             row["chosen_on"] = v["chosen_on"]
             if n_sim and spiking and mode == "analog" and v["chosen_on"].startswith("val:"):
                 row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))   # chosen: event by event
             rows.append(row)
             net.release()
     return {"n_calib": n_calib, "n_val": n_val, "n_eval": int(len(y_ev)), "ann": ann,
+            "metric": metric,
             "parts": {k: [s.start, s.stop] for k, s in parts.items()}, "seed": seed,
             "caveat": "shipped 1,300-image sample: easier than the full validation set",
             "rows": rows}
@@ -128,7 +145,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     part (same parts as the first network), each simulated event by event on ``n_sim``
     images. Nothing is chosen here."""
     parts = sample_parts(len(y), n_calib, n_val)
-    ann, _ = _ann_check(model, x, y, batch_size, parts)
+    ann, logits = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
     K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
     cands = design_candidates(
@@ -142,7 +159,8 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     rows = []
     for c in keep:
         row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", ann=ann,
-                        model_name=model_name, batch_size=batch_size)
+                        model_name=model_name, batch_size=batch_size,
+                        ann_predictions=logits[parts["eval"]].argmax(1))
         if n_sim:
             row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
         rows.append(row)

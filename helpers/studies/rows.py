@@ -16,7 +16,8 @@ from helpers.snn.simulate import agreement
 
 def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
             precision: str = "fp32", batch_size: int = 250,
-            ann_accuracy: float | None = None, split: str = "test") -> dict[str, Any]:
+            ann_accuracy: float | None = None, split: str = "test",
+            ann_predictions: np.ndarray | None = None) -> dict[str, Any]:
     """One results row of a converted network evaluated on ``(x, y)`` (the ``split``: "val"
     or "test" CIFAR-10 images, "eval" for the evaluation part of an ImageNet sample): ``model``, ``method`` ("fs"), ``code``, ``family``, ``K``,
     ``input_mode``, ``scale``, ``bottlenecks``, ``split``, ``ann_accuracy``,
@@ -24,7 +25,11 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
     ``latency_timesteps``, ``synops_per_image``, ``energy_ratio`` (SNN/ANN), ``n_test``
     (images evaluated), ``spikes_per_layer`` (spikes per neuron), ``synops_per_layer`` (per
     image). ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless
-    given (a fine-tuned network is compared with its parent, the original ANN)."""
+    given (a fine-tuned network is compared with its parent, the original ANN). With
+    ``ann_predictions`` (the ANN's class per image, shape (N,)) the row also has
+    ``ann_disagreement``: the fraction of images whose predicted class differs from the
+    ANN's (right-to-wrong and wrong-to-right flips both count; in the accuracy gap they
+    cancel)."""
     r = net.evaluate(x, y, batch_size)
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
@@ -39,7 +44,16 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
             "latency_timesteps": r["latency_timesteps"], "synops_per_image": r["synops_per_image"],
             "energy_ratio": ratio, "n_test": r["n"],
             "spikes_per_layer": r["spikes_per_neuron_per_layer"],
-            "synops_per_layer": r["synops_per_layer"]}
+            "synops_per_layer": r["synops_per_layer"],
+            **({} if ann_predictions is None else
+               {"ann_disagreement": _disagreement(r["predictions"], ann_predictions)})}
+
+
+def _disagreement(pred: np.ndarray, ann_pred: np.ndarray) -> float:
+    if len(pred) != len(ann_pred):
+        raise ValueError(f"ann_predictions has {len(ann_pred)} classes for {len(pred)} images. "
+                         "Fix: pass the ANN's predictions on the same images")
+    return float(np.mean(np.asarray(pred) != np.asarray(ann_pred)))
 
 
 def snn_energy(net: FSNetwork, synops_per_layer: dict[str, float], precision: str = "fp32"):
