@@ -147,6 +147,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     parts = sample_parts(len(y), n_calib, n_val)
     ann, logits = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
+    ann_ev = logits[parts["eval"]].argmax(1)
     K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
     cands = design_candidates(
         model, x_cal, K_list=[K], lambdas=[lam] if fam == "distribution_aware" else [],
@@ -159,8 +160,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     rows = []
     for c in keep:
         row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", ann=ann,
-                        model_name=model_name, batch_size=batch_size,
-                        ann_predictions=logits[parts["eval"]].argmax(1))
+                        model_name=model_name, batch_size=batch_size, ann_predictions=ann_ev)
         if n_sim:
             row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
         rows.append(row)
