@@ -432,13 +432,15 @@ def test_spike_budget_runs_repeat_the_validation_winner_within_the_budget_longer
     # but over the 0.5-spike budget, so (1, 0.5) is the one repeated
     val = {(1.0, 0.0): (0.85, 0.47), (1.0, 0.5): (0.89, 0.48), (1.0, 0.9): (0.91, 0.52),
            (2.0, 0.0): (0.80, 0.45), (2.0, 0.5): (0.84, 0.46), (2.0, 0.9): (0.86, 0.46)}
-    calls = []
+    calls, code_gain = [], {"acc": 0.0}       # accuracy trainable codes add to a run
 
     def fake_runs(jobs, data, models_dir, codes_dir, *, role, epochs, spike_target, distill,
                   **settings):
         calls.append((jobs, epochs, spike_target, distill, role, settings))
-        return [{"lam": lam, "distill": distill, "epochs": epochs,
-                 "val_accuracy": val[lam, distill][0] + 0.01 * (epochs > 4),
+        coded = settings.get("train_code", False)
+        return [{"lam": lam, "distill": distill, "epochs": epochs, "train_code": coded,
+                 "val_accuracy": val[lam, distill][0] + 0.01 * (epochs > 4)
+                 + code_gain["acc"] * coded,
                  "val_spikes_per_neuron": val[lam, distill][1]} for _, _, lam in jobs]
 
     monkeypatch.setattr(study, "finetune_runs", fake_runs)
@@ -459,3 +461,13 @@ def test_spike_budget_runs_repeat_the_validation_winner_within_the_budget_longer
     assert (len(rows), calls[-1][:5]) == (7, ([("p", "c", 1.0)], 4, 0.47, 0.5, "spike budget"))
     assert calls[-1][5] == {"surrogate": "sm", "seed": 3, "train_code": True}
     assert all(c[5] == {"surrogate": "sm", "seed": 3} for c in calls[:-1])
+    # the longer run follows whichever of the winner and its trainable-code run is more
+    # accurate on validation images: the fixed code when codes add nothing (a tie keeps it) ...
+    rows = study.spike_budget_runs("p", "c", None, None, None, long_epochs=8,
+                                   code_training=True, **kw)
+    assert [(r["epochs"], r["train_code"]) for r in rows[-2:]] == [(4, True), (8, False)]
+    code_gain["acc"] = 0.02                                        # ... the codes when they do
+    rows = study.spike_budget_runs("p", "c", None, None, None, long_epochs=8,
+                                   code_training=True, **kw)
+    assert [(r["epochs"], r["train_code"]) for r in rows[-2:]] == [(4, True), (8, True)]
+    assert calls[-1][:4] == ([("p", "c", 1.0)], 8, 0.47, 0.5) and calls[-1][5]["train_code"]

@@ -282,6 +282,48 @@ def test_weighted_per_layer_prices_scale_with_each_layers_neurons():
     assert wei.layer_codes["r1"].meta["lambda"] == pytest.approx(lam * 144 / 180)
 
 
+def test_layer_sensitivities_are_the_fisher_diagonal_of_each_layers_pre_activation():
+    """α_l² · mean squared gradient of the cross-entropy at labels drawn from the ANN's
+    softmax, against a tape through the original Keras layers (batched vs all at once), and
+    the Fisher prices λ_l = λ · geometric mean(s) / s_l."""
+    from helpers.fs import codes
+    from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+                                            layer_sensitivities, per_layer_candidates)
+
+    model = _tiny_relu6_net()
+    x = np.random.default_rng(0).normal(0, 2, (10, 6, 6, 2)).astype(np.float32)
+    base = convert_candidate(model, Candidate(codes.binary(4), codes.binary(4)), x)
+    sens = layer_sensitivities(base, x, seed=5, batch_size=4)
+    get = model.get_layer
+    with tf.GradientTape(persistent=True) as tape:
+        a = get("a")(x)
+        tape.watch(a)
+        proj = get("project")(tf.nn.relu6(a))
+        tape.watch(proj)
+        e = get("expand")(proj)
+        tape.watch(e)
+        logits = model.layers[-1](tf.reshape(tf.nn.relu6(e), (len(x), -1)))
+        p = tf.nn.softmax(logits).numpy().astype(np.float64)
+        rng = np.random.default_rng(5)
+        y = np.array([rng.choice(4, p=q / q.sum()) for q in p])
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+    scale = {i.name: i.scale for i in base.layers}
+    for name, t in (("r1", a), ("expand_in", proj), ("r2", e)):
+        g = tape.gradient(loss, t).numpy()
+        assert sens[name] == pytest.approx(scale[name] ** 2 * np.mean(g ** 2), rel=1e-4)
+    assert len(set(sens.values())) == 3
+    s = layer_samples(base, x, max_per_layer=10 ** 6)
+    lam, geo = 1e-3, np.exp(np.mean(np.log(list(sens.values()))))
+    [fis] = per_layer_candidates(s, base, [4], [], fisher_lambdas=[lam], sensitivity=sens,
+                                 progress=False)
+    assert fis.relu6.meta["family"] == "distribution_aware_per_layer_fisher"
+    for k, code in fis.layer_codes.items():
+        assert code.meta["lambda"] == pytest.approx(lam * geo / sens[k])
+    with pytest.raises(ValueError, match="positive sensitivity for every FS layer"):
+        per_layer_candidates(s, base, [4], [], fisher_lambdas=[lam], sensitivity={"r1": 1.0},
+                             progress=False)
+
+
 @pytest.mark.parametrize("recipe", [
     {"code": "lite_distaware_lam0_K3", "family": "distribution_aware", "K": 3, "lam": 0.0},
     {"code": "lite_distaware_per_layer_weighted_lam0.001_K3",

@@ -218,7 +218,10 @@ def check_04(root: Path, p: dict) -> None:
     assert list(smooth["budget_starts"]) == sb["parents"]
     roles = [r["role"] for r in smooth["runs"]]
     assert roles == (["smooth network"] * len(p["smooth_parents"])
-                     + ["smooth spike budget"] * len(sb["parents"]))
+                     + ["smooth spike budget"] * len(sb["parents"]) * len(sb["train_codes"]))
+    budget_rows = [r for r in smooth["runs"] if r["role"] == "smooth spike budget"]
+    assert [(r["parent"], r["train_code"]) for r in budget_rows] == [
+        (m, tc) for tc in sb["train_codes"] for m in sb["parents"]]
     for r in smooth["runs"]:
         plain = r["role"] == "smooth network"
         K, max_spikes = ((p["smooth_K"], p["smooth_max_spikes"]) if plain
@@ -245,8 +248,7 @@ def check_04(root: Path, p: dict) -> None:
         assert len(card["history"]["val_accuracy"]) == p["long_epochs"]
         assert card["test_accuracy"] == r["test_accuracy"]
     _rows_ok(long["runs"], {"val_accuracy", "val_spikes_per_neuron", "test_accuracy"})
-    # the spike-budget runs: each λ with each distillation weight, the budget on the cards,
-    # then the validation winner (within target_spikes) again with budget_long_epochs
+    # the spike-budget runs: each λ with each distillation weight, the budget on the cards
     budget = _json(root / "data" / "results" / "finetune_budget.json")
     grid = [r for r in budget["runs"] if r["epochs"] == p["budget_epochs"]
             and not r["train_code"]]
@@ -254,14 +256,19 @@ def check_04(root: Path, p: dict) -> None:
         (lam, beta) for lam in p["budget_lambdas"] for beta in p["budget_distill"])
     longer = [r for r in budget["runs"] if r not in grid]
     recorded = budget["provenance"]["params"]
-    ok = [r for r in grid if r["val_spikes_per_neuron"] <= recorded["target_spikes"]]
-    best = (max(ok, key=lambda r: r["val_accuracy"]) if ok
-            else min(grid, key=lambda r: r["val_spikes_per_neuron"]))
-    # the grid's winner again: longer, then with trainable codes (budget_train_codes)
+
+    def keep(rows):                     # most accurate within the budget, else the sparsest
+        ok = [r for r in rows if r["val_spikes_per_neuron"] <= recorded["target_spikes"]]
+        return (max(ok, key=lambda r: r["val_accuracy"]) if ok
+                else min(rows, key=lambda r: r["val_spikes_per_neuron"]))
+
+    # the grid's winner again with trainable codes (budget_train_codes), then whichever of
+    # the two is kept on validation images again with budget_long_epochs
+    best, n_coded = keep(grid), int(recorded.get("budget_train_codes", False))
+    follow = keep([best, *longer[:n_coded]])
     assert [(r["lam"], r["distill"], r["epochs"], r["train_code"]) for r in longer] == [
-        (best["lam"], best["distill"], recorded["budget_long_epochs"], False),
-        *[(best["lam"], best["distill"], p["budget_epochs"], True)] * recorded.get(
-            "budget_train_codes", False)]
+        *[(best["lam"], best["distill"], p["budget_epochs"], True)] * n_coded,
+        (best["lam"], best["distill"], recorded["budget_long_epochs"], follow["train_code"])]
     assert all(("_codes" in r["model"]) == r["train_code"] for r in budget["runs"])
     for r in budget["runs"]:
         card = _json(root / "data" / "models" / f"{r['model']}.json")
@@ -395,16 +402,19 @@ def check_07(root: Path, p: dict) -> None:
     ev = [r for r in res["rows"] if r["split"] == "eval"]
     assert len(val) + len(ev) == len(res["rows"])
     # every candidate on the validation part: binary, pooled and per-layer distribution-aware
-    # codes per K and λ (per layer also with prices by layer size), JRA (both variants),
-    # notebook 03's codes
+    # codes per K and λ (per layer also with prices by layer size and by loss sensitivity),
+    # JRA (both variants), notebook 03's codes
     Ks, lams, pl = p["K_list"], p["lambdas"], p["per_layer_lambdas"]
     expected = ({f"binary_K{K}" for K in Ks} | {f"lite_distaware_lam{lam:g}_K{K}" for K in Ks for lam in lams}
                 | {f"lite_distaware_per_layer_lam{lam:g}_K{K}" for K in Ks for lam in pl}
-                | {f"lite_distaware_per_layer_weighted_lam{lam:g}_K{K}" for K in Ks
-                   for lam in p["per_layer_weighted_lambdas"]}
+                | {f"lite_distaware_per_layer_{kind}_lam{lam:g}_K{K}" for K in Ks
+                   for kind in ("weighted", "fisher") for lam in p[f"per_layer_{kind}_lambdas"]}
                 | {f"jra_fp{v}_K{m}_E{e}" for m, e in p["jra_specs"] for v in ("", "_implicit")}
                 | set(p["resnet_codes"]))
     assert [r["code"] for r in val] and {r["code"] for r in val} == expected and len(val) == len(expected)
+    # every FS layer's loss sensitivity, positive, one per layer of the per-layer spike counts
+    sens = res["layer_sensitivity"]
+    assert all(v > 0 for v in sens.values()) and set(sens) == set(val[0]["spikes_per_layer"])
     _rows_ok(val, {"code", "snn_top1", "snn_top5", "mean_spikes_per_neuron"}, "n_images", p["n_val"])
     _rows_ok(ev, {"code", "snn_top1", "chosen_on", "mean_spikes_per_neuron"}, "n_images", n_eval)
     assert sum(r["chosen_on"].endswith("(best_code)") for r in ev) == 1

@@ -364,7 +364,8 @@ def panel_energy(src: Sources, fig: plt.Figure) -> None:
 
 #: The code families of the poster's ImageNet panel.
 IMAGENET_PANEL_FAMILIES = ("binary", "distribution_aware", "distribution_aware_per_layer",
-                           "distribution_aware_per_layer_weighted")
+                           "distribution_aware_per_layer_weighted",
+                           "distribution_aware_per_layer_fisher")
 
 
 def panel_imagenet(src: Sources, fig: plt.Figure) -> None:

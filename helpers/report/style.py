@@ -50,6 +50,8 @@ FAMILIES: dict[str, Family] = {
     "distribution_aware_per_layer": Family("distribution-aware, per layer (ours)", "#117733"),
     "distribution_aware_per_layer_weighted": Family("per layer, spike price by layer size (ours)",
                                                     "#44AA99"),
+    "distribution_aware_per_layer_fisher": Family(
+        "per layer, spike price by loss sensitivity (ours)", "#332288"),
     "resnet_designed": Family("designed on the CIFAR-10 ResNet", "#999933"),
 }
 FAMILY_COLORS = {fam: f.color for fam, f in FAMILIES.items()}
@@ -77,6 +79,8 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (r"lite_distaware_per_layer(?:_lam(?P<lam>[^_]+))?", "distribution-aware, per layer"),
     (r"lite_distaware_per_layer_weighted(?:_lam(?P<lam>[^_]+))?",
      "distribution-aware, per layer, spike price by layer size"),
+    (r"lite_distaware_per_layer_fisher(?:_lam(?P<lam>[^_]+))?",
+     "distribution-aware, per layer, spike price by loss sensitivity"),
     (r"(?:fitted_)?density(?:_lam(?P<lam>[^_]+))?", "density-fitted"),
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),

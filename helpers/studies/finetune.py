@@ -274,13 +274,13 @@ def spike_budget_runs(parent: str, code: str, data, models_dir, codes_dir, *,
                       code_training: bool = False, **settings) -> list[dict[str, Any]]:
     """Notebook 04's spike-budget runs of ``parent`` with ``code``: each price λ in
     ``lambdas`` (paid only above ``spike_target`` spikes per neuron) with each distillation
-    weight β in ``distills``, ``epochs`` epochs each; then the run :func:`best_finetuned`
-    keeps on validation images within ``max_spikes`` again with ``long_epochs`` epochs (its
-    λ and β; ``None``: no longer run) and, with ``code_training``, again with ``epochs``
-    epochs and trainable codes (h, T, d of every layer; a comparison with that run, which
-    does not enter the choice of the longer one). ``settings``: :func:`finetune_runs`' other
-    keywords (surrogate, max_lr, n_calib, seed, train_code, ...). Rows as
-    :func:`finetune_runs`', role "spike budget"."""
+    weight β in ``distills``, ``epochs`` epochs each; with ``code_training``, the run
+    :func:`best_finetuned` keeps on validation images within ``max_spikes`` again with
+    ``epochs`` epochs and trainable codes (h, T, d of every layer); then whichever of these
+    two the same rule keeps again with ``long_epochs`` epochs (its λ, β and code training;
+    ``None``: no longer run). ``settings``: :func:`finetune_runs`' other keywords
+    (surrogate, max_lr, n_calib, seed, train_code, ...). Rows as :func:`finetune_runs`',
+    role "spike budget", in the order they ran."""
     def runs(jobs, n_epochs, beta, **extra):
         return finetune_runs(jobs, data, models_dir, codes_dir, role="spike budget",
                              epochs=n_epochs, spike_target=spike_target, distill=beta,
@@ -288,11 +288,16 @@ def spike_budget_runs(parent: str, code: str, data, models_dir, codes_dir, *,
 
     rows = [row for beta in distills
             for row in runs([(parent, code, lam) for lam in lambdas], epochs, beta)]
-    best = best_finetuned(rows, max_spikes)
-    if long_epochs is not None and best is not None and long_epochs != epochs:
-        rows += runs([(parent, code, best["lam"])], long_epochs, best["distill"])
-    if code_training and best is not None and not settings.get("train_code"):
-        rows += runs([(parent, code, best["lam"])], epochs, best["distill"], train_code=True)
+    best, extra = best_finetuned(rows, max_spikes), {}
+    if best is None:
+        return rows
+    if code_training and not settings.get("train_code"):
+        coded = runs([(parent, code, best["lam"])], epochs, best["distill"], train_code=True)
+        rows += coded
+        if best_finetuned([best, *coded], max_spikes) is not best:
+            best, extra = coded[0], {"train_code": True}
+    if long_epochs is not None and long_epochs != epochs:
+        rows += runs([(parent, code, best["lam"])], long_epochs, best["distill"], **extra)
     return rows
 
 

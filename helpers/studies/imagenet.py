@@ -16,7 +16,8 @@ from helpers.fs.neuron import FSCode
 from helpers.selection import chosen_per_K
 from helpers.snn.convert import convert
 from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
-                                        per_layer_candidates, pooled_candidates)
+                                        layer_sensitivities, per_layer_candidates,
+                                        pooled_candidates)
 from helpers.studies.rows import net_row, snn_energy, verified
 
 
@@ -67,27 +68,38 @@ def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_na
     return row, net
 
 
+#: Each designed family's price keyword of :func:`design_candidates`.
+FAMILY_PRICES = {"distribution_aware": "lambdas", "distribution_aware_per_layer":
+                 "per_layer_lambdas", "distribution_aware_per_layer_weighted": "weighted_lambdas",
+                 "distribution_aware_per_layer_fisher": "fisher_lambdas"}
+
+
 def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_lambdas,
-                      jra_specs, weighted_lambdas=(), resnet_codes=(), max_per_layer: int = 20_000,
-                      seed: int = 0, batch_size: int = 16) -> list[Candidate]:
+                      jra_specs, weighted_lambdas=(), fisher_lambdas=(), resnet_codes=(),
+                      max_per_layer: int = 20_000, seed: int = 0, batch_size: int = 16
+                      ) -> tuple[list[Candidate], dict[str, float]]:
     """Every candidate for ``model`` (:mod:`helpers.studies.lite_codes`), designed on its own
     FS layers' inputs on ``x_cal`` (scales from the binary code at the largest K), plus the
-    ``resnet_codes`` (notebook 03's codes, designed on the CIFAR-10 ResNet) as they are."""
+    ``resnet_codes`` (notebook 03's codes, designed on the CIFAR-10 ResNet) as they are; and
+    each FS layer's sensitivity on ``x_cal`` (:func:`layer_sensitivities`, by layer name)."""
     K = max(K_list)
     base = convert_candidate(model, Candidate(code_families.binary(K), code_families.binary(K)),
                              x_cal)
     samples = layer_samples(base, x_cal, max_per_layer, seed, batch_size)
+    sens = layer_sensitivities(base, x_cal, seed=seed, batch_size=batch_size)
     kinds = {i.name: i.activation for i in base.layers}
     base.release()
     return (pooled_candidates(samples, kinds, K_list, lambdas, jra_specs)
             + per_layer_candidates(samples, base, K_list, per_layer_lambdas,
-                                   weighted_lambdas=weighted_lambdas)
-            + [Candidate(c.with_meta(family="resnet_designed"), c) for c in resnet_codes])
+                                   weighted_lambdas=weighted_lambdas,
+                                   fisher_lambdas=fisher_lambdas, sensitivity=sens)
+            + [Candidate(c.with_meta(family="resnet_designed"), c) for c in resnet_codes]), sens
 
 
 def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_val: int,
                    K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
-                   weighted_lambdas=(), resnet_codes=(), n_sim: int, batch_size: int, seed: int = 0,
+                   weighted_lambdas=(), fisher_lambdas=(), resnet_codes=(), n_sim: int,
+                   batch_size: int, seed: int = 0,
                    metric: str = "accuracy_gap_pp",
                    model_name: str = "efficientnet_lite0") -> dict[str, Any]:
     """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
@@ -105,10 +117,11 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
     ann, logits = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), (x_val, y_val), (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
     ann_val, ann_ev = (logits[parts[k]].argmax(1) for k in ("val", "eval"))
-    cands = {c.name: c for c in design_candidates(
+    designed, sens = design_candidates(
         model, x_cal, K_list=K_list, lambdas=lambdas, per_layer_lambdas=per_layer_lambdas,
-        jra_specs=jra_specs, weighted_lambdas=weighted_lambdas, resnet_codes=resnet_codes,
-        seed=seed, batch_size=batch_size)}
+        jra_specs=jra_specs, weighted_lambdas=weighted_lambdas, fisher_lambdas=fisher_lambdas,
+        resnet_codes=resnet_codes, seed=seed, batch_size=batch_size)
+    cands = {c.name: c for c in designed}
     kw = dict(ann=ann, model_name=model_name, batch_size=batch_size)
     val_rows = []
     for c in cands.values():
@@ -133,7 +146,7 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
             "metric": metric,
             "parts": {k: [s.start, s.stop] for k, s in parts.items()}, "seed": seed,
             "caveat": "shipped 1,300-image sample: easier than the full validation set",
-            "rows": rows}
+            "layer_sensitivity": sens, "rows": rows}
 
 
 def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *, n_calib: int,
@@ -149,11 +162,9 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
     (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
     ann_ev = logits[parts["eval"]].argmax(1)
     K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
-    cands = design_candidates(
-        model, x_cal, K_list=[K], lambdas=[lam] if fam == "distribution_aware" else [],
-        per_layer_lambdas=[lam] if fam == "distribution_aware_per_layer" else [], jra_specs=[],
-        weighted_lambdas=[lam] if fam == "distribution_aware_per_layer_weighted" else [],
-        seed=seed, batch_size=batch_size)
+    prices = {kw: [lam] if fam == f else [] for f, kw in FAMILY_PRICES.items()}
+    cands, sens = design_candidates(model, x_cal, K_list=[K], jra_specs=[], **prices,
+                                    seed=seed, batch_size=batch_size)
     keep = [c for c in cands if c.name in (f"binary_K{K}", recipe["code"])]
     if recipe["code"] not in [c.name for c in keep]:
         print(f"{recipe['code']} ({fam}) is not designed anew per network: binary only")
@@ -166,7 +177,8 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
         rows.append(row)
         net.release()
     return {"model": model_name, "ann": ann, "recipe": {"code": recipe["code"], "family": fam,
-                                                         "K": K, "lam": lam}, "rows": rows}
+                                                         "K": K, "lam": lam},
+            "layer_sensitivity": sens, "rows": rows}
 
 
 def upscaling_cost(model, imagenet_dir, *, n: int | None, size: int, larger_size: int,

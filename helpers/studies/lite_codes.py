@@ -101,8 +101,36 @@ def pooled_candidates(samples: dict[str, np.ndarray], kinds: dict[str, str], K_l
     return out
 
 
+def layer_sensitivities(net: FSNetwork, x: np.ndarray, *, seed: int = 0,
+                        batch_size: int = 16) -> dict[str, float]:
+    """How much the network's loss grows per unit of squared code error in each FS layer of
+    ``net``, by layer name: ``α_l² · E[g²]``, the mean over the layer's neurons and the images
+    ``x`` of the squared gradient ``g`` of the cross-entropy with respect to the layer's
+    pre-activation, at a label drawn from the ANN's own softmax (a Monte-Carlo estimate of the
+    Fisher information's diagonal: to second order a code error δ in normalised units costs
+    ``½ · α_l² · E[g²] · δ²`` per neuron). ReLU6 layers: g is 0 where the neuron is silent
+    or above its ceiling. Seeded: the same ``seed`` draws the same labels."""
+    ann, pre = build_model(net.graph, output_name(net.graph), net.folded, "ann")
+    info = {i.name: i for i in net.layers}
+    names = [k for k in pre if k in info]
+    probe = tf.keras.Model(ann.inputs, [*(pre[k] for k in names), *ann.outputs])
+    rng = np.random.default_rng(seed)
+    total = dict.fromkeys(names, 0.0)
+    for i in range(0, len(x), batch_size):
+        with tf.GradientTape() as tape:
+            *acts, logits = probe(x[i:i + batch_size], training=False)
+            p = tf.nn.softmax(logits).numpy().astype(np.float64)
+            y = np.array([rng.choice(p.shape[1], p=q / q.sum()) for q in p])
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        for k, g in zip(names, tape.gradient(loss, acts)):
+            total[k] += float(tf.reduce_sum(tf.square(g))) / (g.shape[1:].num_elements())
+    return {k: info[k].scale ** 2 * v / len(x) for k, v in total.items()}
+
+
 def per_layer_candidates(samples: dict[str, np.ndarray], net: FSNetwork, K_list, lambdas, *,
-                         weighted_lambdas=(), progress: bool = True) -> list[Candidate]:
+                         weighted_lambdas=(), fisher_lambdas=(),
+                         sensitivity: dict[str, float] | None = None,
+                         progress: bool = True) -> list[Candidate]:
     """A distribution-aware code for every FS layer of ``net`` (its own samples, in its own
     units α_l) for each K and spike price: the network-specific design taken to single layers.
 
@@ -110,16 +138,28 @@ def per_layer_candidates(samples: dict[str, np.ndarray], net: FSNetwork, K_list,
     layer's size, λ_l = λ · n_l / n̄ (n_l its neurons per image, n̄ their mean over layers) --
     the Lagrangian of "least squared error summed over layers, at a given mean number of
     spikes per neuron of the network": a spike in a layer of many neurons weighs more in that
-    mean, so big layers buy fewer spikes and small ones keep their precision."""
+    mean, so big layers buy fewer spikes and small ones keep their precision.
+    ``fisher_lambdas``: prices divided by each layer's ``sensitivity`` (see
+    :func:`layer_sensitivities`), λ_l = λ · s̄ / s_l (s̄ their geometric mean) -- the
+    Lagrangian of "least loss increase at a given mean number of spikes per neuron": the
+    layer's squared error counts n_l · s_l times in the loss and its spikes n_l times in the
+    mean, so n_l cancels and layers the loss barely feels buy few spikes."""
     n = np.array([i.n_neurons for i in net.layers], dtype=np.float64)
-    prices = [(lam, False) for lam in lambdas] + [(lam, True) for lam in weighted_lambdas]
+    scales = {"per_layer": np.ones_like(n), "per_layer_weighted": n / n.mean()}
+    if fisher_lambdas:
+        if sensitivity is None or any(not sensitivity.get(i.name, 0) > 0 for i in net.layers):
+            raise ValueError("fisher_lambdas need a positive sensitivity for every FS layer: "
+                             "pass sensitivity=layer_sensitivities(net, x_calib)")
+        s = np.array([sensitivity[i.name] for i in net.layers])
+        scales["per_layer_fisher"] = np.exp(np.log(s).mean()) / s
+    prices = ([(lam, "per_layer") for lam in lambdas]
+              + [(lam, "per_layer_weighted") for lam in weighted_lambdas]
+              + [(lam, "per_layer_fisher") for lam in fisher_lambdas])
     out = []
     for K in K_list:
-        for lam, weighted in prices:
-            kind = "per_layer_weighted" if weighted else "per_layer"
-            scale = n / n.mean() if weighted else np.ones_like(n)
+        for lam, kind in prices:
             layer_codes = {}
-            for info, w in tqdm(list(zip(net.layers, scale)), disable=not progress,
+            for info, w in tqdm(list(zip(net.layers, scales[kind])), disable=not progress,
                                 desc=f"{kind.replace('_', ' ')} codes K={K} λ={lam:g}"):
                 c = code_families.distribution_aware(samples[info.name], K, lam * float(w))
                 layer_codes[info.name] = _as(c, info.activation, f"{info.name}_{c.name}").scaled(
