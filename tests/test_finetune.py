@@ -206,6 +206,11 @@ def test_fine_tuned_networks_get_display_names():
     assert model_label("resnet20_relu_ft_K4_binary_K4_lam1_sm_e4") == (
         "ResNet-20, ReLU, fine-tuned with binary, K = 4 (λ = 1, S&M pseudo-derivative, "
         "4 epochs)")
+    from helpers.report.style import trained_codes
+
+    coded = "resnet20_sigmoid_from_relu_ft_K4_offset_sigmoid_lam0.001_K4_lam1_sm_codes_e6_s0.6_kd0.9"
+    assert trained_codes(coded) and ", trained codes, 6 epochs" in model_label(coded)
+    assert not trained_codes(coded.replace("_codes", "")) and not trained_codes("resnet20_relu")
 
 
 def test_runs_of_more_than_one_epoch_get_their_own_name(tmp_path):

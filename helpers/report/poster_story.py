@@ -13,7 +13,7 @@ from helpers.report.panels import CIFAR10_ANCHORS
 from helpers.report.poster import (SMOOTH_TARGET, MissingResults, PosterError, Sources,
                                    _cifar_headline, _energy_headline, _genn_headline,
                                    _imagenet_headline, _imagenet_rows, smooth_network_rows)
-from helpers.report.style import code_label, model_label
+from helpers.report.style import code_label, model_label, trained_codes
 from helpers.selection import best_finetuned, chosen_test_row, split_of
 
 
@@ -166,7 +166,8 @@ def smooth(src: Sources) -> Section:
             line += (f"; Stöckl & Maass's K = {s['K']} code {_pct(s['snn_accuracy'])} at "
                      f"{s['mean_spikes_per_neuron']:.2f}")
         for _, f in g[g.role == "FS-aware fine-tuned"].iterrows():
-            line += (f"; fine-tuned with its FS neurons, K = {f['K']}: "
+            codes = ", codes trained too" if trained_codes(f["model"]) else ""
+            line += (f"; fine-tuned with its FS neurons{codes}, K = {f['K']}: "
                      f"{_pct(f['snn_accuracy'])} at {f['mean_spikes_per_neuron']:.2f} "
                      f"(energy {f['energy_ratio']:.2f})")
         text.append(line + ".")

@@ -124,6 +124,12 @@ _FINETUNED = re.compile(r"(?P<parent>.+?)_ft_K\d+_(?P<code>.+)_lam(?P<lam>[^_]+)
                         r"(?:_s(?P<target>[^_]+))?(?:_kd(?P<kd>[^_]+))?")
 
 
+def trained_codes(model: str) -> bool:
+    """Whether ``model`` is a fine-tuned network whose codes (h, T, d) were trained too."""
+    ft = _FINETUNED.fullmatch(model)
+    return bool(ft and ft["codes"])
+
+
 def model_label(model: str) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
     ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``,
