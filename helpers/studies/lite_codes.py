@@ -6,9 +6,9 @@ calibration images, divided by α_l, are the design data: ReLU6 layers ``min(v, 
 (the ceiling included), the signed identity neurons of the linear bottlenecks ``±v / α_l``
 (each of the pair sees one sign). From them: distribution-aware codes (with spike prices λ)
 pooled over all layers of a kind, and per layer (one spike price for all layers, or prices
-scaled by each layer's size); the JRA floating-point code on the ReLU6
-layers. Every candidate is a :class:`Candidate` that :func:`convert_candidate` turns into a
-network.
+scaled by each layer's size or divided by its loss sensitivity, :func:`layer_sensitivities`);
+the JRA floating-point code on the ReLU6 layers. Every candidate is a :class:`Candidate`
+that :func:`convert_candidate` turns into a network.
 """
 
 from __future__ import annotations
