@@ -51,6 +51,21 @@ REFERENCE_FAMILIES = ("binary", "binary_max", "sm_published", "jra_fp", "jra_fp_
 #: ``chosen_on`` of the code :func:`best_code` picks within an energy budget, where it is
 #: not the headline code.
 WITHIN_ENERGY = "val: best code within the energy budget"
+#: ``chosen_on`` of the designed code with the smallest metric at its K.
+BEST_AT_K = "val: best designed code at this K"
+
+
+def best_designed_per_K(rows: Iterable[Mapping[str, Any]], metric: str = "accuracy_gap_pp"
+                        ) -> list[Mapping[str, Any]]:
+    """Per network (``model``), ``input_mode`` and K: the designed row (neither a reference
+    family, :data:`REFERENCE_FAMILIES`, nor fine-tuned) with the smallest ``metric`` (ties:
+    fewer spikes, then the earlier row); in the order the groups first appear."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        if not r.get("finetuned") and r["family"] not in REFERENCE_FAMILIES:
+            groups.setdefault((r["model"], r["input_mode"], r["K"]), []).append(r)
+    return [min(g, key=lambda r: (r[metric], r["mean_spikes_per_neuron"]))
+            for g in groups.values()]
 
 
 def chosen_per_K(val_rows: Iterable[Mapping[str, Any]], metric: str = "accuracy_gap_pp",
@@ -67,17 +82,14 @@ def chosen_per_K(val_rows: Iterable[Mapping[str, Any]], metric: str = "accuracy_
     """
     rows = [dict(r) for r in val_rows if r.get("method", "fs") == "fs"]
     why: dict[int, str] = {}
-    groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
         if r.get("finetuned"):
             why[i] = "val: fine-tuned network (chosen in notebook 04)"
         elif r["family"] in REFERENCE_FAMILIES:
             why[i] = "reference code"
-        else:
-            groups.setdefault((r["model"], r["input_mode"], r["K"]), []).append(i)
-    for idx in groups.values():
-        best = min(idx, key=lambda i: (rows[i][metric], rows[i]["mean_spikes_per_neuron"]))
-        why.setdefault(best, "val: best designed code at this K")
+    position = {id(r): i for i, r in enumerate(rows)}
+    for best in best_designed_per_K(rows, metric):
+        why.setdefault(position[id(best)], BEST_AT_K)
     for key in dict.fromkeys((r["model"], r["input_mode"]) for r in rows
                              if not r.get("finetuned")):
         pool = [i for i, r in enumerate(rows) if (r["model"], r["input_mode"]) == key]

@@ -476,3 +476,35 @@ def test_spike_budget_runs_repeat_the_validation_winner_within_the_budget_longer
                                    code_training=True, **kw)
     assert [(r["epochs"], r["train_code"]) for r in rows[-2:]] == [(4, True), (8, True)]
     assert calls[-1][:4] == ([("p", "c", 1.0)], 8, 0.47, 0.5) and calls[-1][5]["train_code"]
+
+
+def test_smooth_runs_run_each_network_then_the_budget_once_per_code_training(monkeypatch,
+                                                                            tmp_path):
+    from helpers.studies import finetune as study
+
+    calls = []
+
+    def fake_runs(jobs, data, models_dir, codes_dir, *, role, epochs, **settings):
+        calls.append((jobs, role, epochs, settings))
+        return [{"model": f"{m}|{c}|{lam}|{epochs}|{settings.get('train_code')}"}
+                for m, c, lam in jobs]
+
+    monkeypatch.setattr(study, "finetune_runs", fake_runs)
+    starts, budget_starts = {"silu": "a", "sig": "b"}, {"sig": "c"}
+    budget = {"lam": 1.0, "target": 0.6, "distill": 0.9, "epochs": 6,
+              "train_codes": [False, True, True]}
+    rows = study.smooth_runs(starts, budget_starts, budget, None, None, None, lam=0.05,
+                             epochs=1, surrogate="sm", train_code=False)
+    assert [r["model"] for r in rows] == ["silu|a|0.05|1|False", "sig|b|0.05|1|False",
+                                          "sig|c|1.0|6|False", "sig|c|1.0|6|True"]
+    assert [c[1] for c in calls] == ["smooth network"] + 2 * ["smooth spike budget"]
+    assert calls[1][3] == {"surrogate": "sm", "train_code": False, "spike_target": 0.6,
+                           "distill": 0.9}
+    calls.clear()            # codes trained everywhere: False means "as the other runs"
+    rows = study.smooth_runs(starts, budget_starts, budget, None, None, None, lam=0.05,
+                             epochs=1, train_code=True)
+    assert [r["model"] for r in rows][2:] == ["sig|c|1.0|6|True"]
+    # the files read: each network's model and card, each start code, once each
+    files = study.smooth_inputs(starts, budget_starts, tmp_path, tmp_path / "codes")
+    assert [f.name for f in files] == ["silu.keras", "silu.json", "sig.keras", "sig.json",
+                                       "a.json", "b.json", "c.json"]

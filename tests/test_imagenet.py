@@ -327,7 +327,9 @@ def test_layer_sensitivities_are_the_fisher_diagonal_of_each_layers_pre_activati
 @pytest.mark.parametrize("recipe", [
     {"code": "lite_distaware_lam0_K3", "family": "distribution_aware", "K": 3, "lam": 0.0},
     {"code": "lite_distaware_per_layer_weighted_lam0.001_K3",
-     "family": "distribution_aware_per_layer_weighted", "K": 3, "lam": 0.001}])
+     "family": "distribution_aware_per_layer_weighted", "K": 3, "lam": 0.001},
+    {"code": "lite_distaware_per_layer_lam0.001_K3 (bias-corrected)", "bias_images": 6,
+     "family": "distribution_aware_per_layer", "K": 3, "lam": 0.001}])
 def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
     from helpers.studies.imagenet import carried_over, sample_parts
 
@@ -336,7 +338,10 @@ def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
     x, y = rng.normal(0, 2, (30, 6, 6, 2)).astype(np.float32), rng.integers(0, 4, 30)
     res = carried_over(model, x, y, recipe, n_calib=10, n_val=5, n_sim=4, batch_size=8,
                        model_name="tiny")
-    assert [r["code"] for r in res["rows"]] == ["binary_K3", recipe["code"]]
+    base = recipe["code"].removesuffix(" (bias-corrected)")   # a corrected recipe: both
+    assert [r["code"] for r in res["rows"]] == ["binary_K3", *dict.fromkeys([base,
+                                                                            recipe["code"]])]
+    assert [r["bias_images"] for r in res["rows"]][-1] == recipe.get("bias_images", 0)
     ann_eval = np.mean(model.predict(x[15:], verbose=0).argmax(1) == y[15:])
     assert res["ann"]["eval_top1"] == pytest.approx(ann_eval)
     assert all(r["n_images"] == 15 and r["split"] == "eval" and r["event_level_n"] == 4
@@ -386,3 +391,48 @@ def test_upscale_factor_and_less_detail(tmp_path):
     assert blurred.std() < 0.5 * sharp.std()
     with pytest.raises(ValueError, match="detail=0 must be in"):
         preprocess(tmp_path / "board.png", 224, detail=0)
+
+
+def test_bias_corrected_twins_compete_on_validation_and_the_headline_keeps_its_comparison():
+    """With bias_images, the best designed code at each K is validated again with bias
+    correction (the row is that network's: re-converted here), the twins compete in the
+    choice, and a corrected headline code is scored beside its uncorrected twin."""
+    from dataclasses import replace
+
+    from helpers.selection import best_designed_per_K
+    from helpers.studies.imagenet import UNCORRECTED_TWIN, lite_design_study
+    from helpers.studies.lite_codes import Candidate, convert_candidate, per_layer_candidates
+    from helpers.studies.lite_codes import layer_samples
+    from helpers.fs import codes
+
+    model = _tiny_relu6_net()
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(0, 2, (60, 6, 6, 2)).astype(np.float32), rng.integers(0, 4, 60)
+    res = lite_design_study(model, x, y, n_calib=12, n_val=24, K_list=[3, 4], lambdas=[0.0],
+                            per_layer_lambdas=[0.0], jra_specs=[], fs_input_K=3, n_sim=2,
+                            batch_size=8, seed=0, metric="ann_disagreement", bias_images=8)
+    val = [r for r in res["rows"] if r["split"] == "val"]
+    twins = [r for r in val if r["bias_images"]]
+    plain = [r for r in val if not r["bias_images"]]
+    best = [v["code"] for v in best_designed_per_K(plain, "ann_disagreement")]
+    assert [t["code"] for t in twins] == [f"{c} (bias-corrected)" for c in best]
+    assert res["bias_images"] == 8 and len(best) == 2
+    # the twin's row is the corrected network's, measured on the validation part
+    base = convert_candidate(model, Candidate(codes.binary(4), codes.binary(4)), x[:12])
+    cands = {c.name: c for c in per_layer_candidates(layer_samples(base, x[:12]), base,
+                                                     [3, 4], [0.0], progress=False)}
+    for t in twins:
+        name = t["code"].removesuffix(" (bias-corrected)")
+        if name in cands:
+            net = convert_candidate(model, replace(cands[name], bias_images=8), x[:12])
+            assert t["snn_top1"] == net.evaluate(x[12:36], y[12:36])["accuracy"]
+    ev = [r for r in res["rows"] if r["split"] == "eval"]
+    head = next(r for r in ev if r["chosen_on"].endswith("(best_code)"))
+    comparison = [r for r in ev if r["chosen_on"] == UNCORRECTED_TWIN]
+    if head["bias_images"]:
+        assert [r["code"] for r in comparison] == [head["code"].removesuffix(" (bias-corrected)")]
+        assert "event_level_n" not in comparison[0] and head["event_level_n"] == 2
+    else:
+        assert comparison == []
+    with pytest.raises(ValueError, match="bias_images=13 but only 12 calibration images"):
+        convert_candidate(model, replace(cands[next(iter(cands))], bias_images=13), x[:12])

@@ -92,7 +92,8 @@ class FSLayerInfo:
 
 @dataclass
 class FSNetwork:
-    """A converted network. ``model(x) -> [logits, spikes_1..L, synops_1..L]`` per image."""
+    """A converted network. ``model(x) -> [logits, spikes_1..L, synops_1..L]`` per image.
+    ``folded``: the BN-folded kernel and bias of every linear node as the SNN uses them."""
 
     model: tf.keras.Model
     ann: tf.keras.Model                 # the BN-folded ANN (exact activations)
@@ -104,6 +105,9 @@ class FSNetwork:
     analog_products: int = 0      # analog multiplications per image (squeeze-excite products)
     codes: dict[str, FSCode] = field(default_factory=dict)   # per activation, as given
     scale: str = "percentile"     # the layer-scale statistic ("max" or "percentile")
+    #: per linear node whose bias the bias correction changed, the exact ANN's bias
+    #: (``folded`` holds the SNN's; see ``ann_folded``); empty: not corrected
+    ann_bias: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     _call: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:      # short: TensorFlow's retracing warnings print it
@@ -114,6 +118,12 @@ class FSNetwork:
     def code(self) -> FSCode:
         """The code of the network's hidden activation (the first given, bottlenecks aside)."""
         return next(c for a, c in self.codes.items() if a != "identity")
+
+    @property
+    def ann_folded(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The exact ANN's folded weights: ``folded`` without the bias correction
+        (:mod:`helpers.snn.bias`), for whatever compares with or samples the ANN."""
+        return {k: (w, self.ann_bias.get(k, b)) for k, (w, b) in self.folded.items()}
 
     @property
     def spiking_bottlenecks(self) -> bool:
@@ -201,7 +211,7 @@ def linear_clone(node: GraphNode, kernel: np.ndarray, bias: np.ndarray, ones: bo
     return layer
 
 
-class _Builder:
+class GraphBuilder:
     """One :func:`build_model` pass: the tensor of every node, the pre-activation of every FS
     layer (``pre``), the inputs that replace cut FS layers (``extra_inputs``), the spike and
     synop outputs of FS layers (``stats``) and the synapse counts of the structural graph
@@ -310,7 +320,7 @@ def build_model(nodes: list[GraphNode], output: str,
     added to the cut FS layers' outputs in "split" mode (offset-folded codes).
     Returns ``(model, FS pre-activation tensors by layer name)``.
     """
-    builder = _Builder(mode, folded, fs_layers, input_fs, offsets)
+    builder = GraphBuilder(mode, folded, fs_layers, input_fs, offsets)
     for n in nodes:
         builder.add(n)
     return builder.model(output), builder.pre

@@ -91,14 +91,15 @@ def rate_simulate(net: FSNetwork, x: np.ndarray, y: np.ndarray, T_list: Iterable
                   progress: bool = True) -> list[dict[str, Any]]:
     """Accuracy and spikes per neuron of the rate-coded network after each T in ``T_list``.
 
-    ``net``: a converted network (only its BN-folded graph is used; every activation must be
-    ReLU). Returns one row per T: ``T``, ``accuracy``, ``mean_spikes_per_neuron`` (IF
-    neurons; Poisson input spikes reported separately as ``input_spikes_per_pixel``).
+    ``net``: a converted network (only its BN-folded graph is used, without bias correction;
+    every activation must be ReLU). Returns one row per T: ``T``, ``accuracy``,
+    ``mean_spikes_per_neuron`` (IF neurons; Poisson input spikes reported separately as
+    ``input_spikes_per_pixel``).
     """
     _check_rate_args(net, norm, input_mode)
     output = output_name(net.graph)
-    affine_model, _ = build_model(net.graph, output, net.folded, "split")
-    ann, pre = build_model(net.graph, output, net.folded, "ann")
+    affine_model, _ = build_model(net.graph, output, net.ann_folded, "split")
+    ann, pre = build_model(net.graph, output, net.ann_folded, "ann")
 
     @tf.function(reduce_retracing=True)
     def affine(inputs):

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from helpers.fs.jra import JRACode
 from helpers.fs.offset import OffsetCode
 from helpers.snn.graph import GraphNode, output_name
-from helpers.snn.network import FSNetwork, _Builder, build_model, linear_clone
+from helpers.snn.network import FSNetwork, GraphBuilder, build_model, linear_clone
 
 
 def affine_model(net: FSNetwork, offsets: bool = True) -> tf.keras.Model:
@@ -54,7 +54,7 @@ def affine_model(net: FSNetwork, offsets: bool = True) -> tf.keras.Model:
                        offsets=add if offsets else None)[0]
 
 
-def _increment(n: GraphNode, xs: list, net: FSNetwork, builder: _Builder):
+def _increment(n: GraphNode, xs: list, net: FSNetwork, builder: GraphBuilder):
     """The increment at node ``n`` (not an FS layer) caused by increments ``xs`` at the inputs
     the source reaches (an ``Add`` with one of them passes it on; biases are zero)."""
     if n.kind == "linear":
@@ -71,7 +71,7 @@ def source_model(net: FSNetwork, source: str, shape: tuple) -> tuple[tf.keras.Mo
     each target in the network's FS pre-activation list (-1: the logits). Only the
     convolutions on the source's outgoing paths run -- the event-driven part of a step."""
     fs_nodes = [n.name for n in net.graph if n.is_fs]
-    builder = _Builder("linear", net.folded, {}, None)
+    builder = GraphBuilder("linear", net.folded, {}, None)
     inp = tf.keras.Input(shape, name=f"{source}_spikes")
     reached: dict[str, tf.Tensor] = {source: inp}
     outs, targets = [], []

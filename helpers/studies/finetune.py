@@ -301,6 +301,40 @@ def spike_budget_runs(parent: str, code: str, data, models_dir, codes_dir, *,
     return rows
 
 
+def smooth_inputs(starts: dict[str, str], budget_starts: dict[str, str], models_dir,
+                  codes_dir) -> list[Path]:
+    """The files notebook 04's SiLU/sigmoid runs read (for their provenance): each network's
+    model and card and each start code's file, once each. ``starts``/``budget_starts``:
+    network -> start code (:func:`helpers.selection.smooth_start_codes`)."""
+    nets = dict.fromkeys([*starts, *budget_starts])
+    codes = dict.fromkeys([*starts.values(), *budget_starts.values()])
+    return [*(p for m in nets for p in model_paths(models_dir, m)),
+            *(Path(codes_dir) / f"{c}.json" for c in codes)]
+
+
+def smooth_runs(starts: dict[str, str], budget_starts: dict[str, str], budget: dict[str, Any],
+                data, models_dir, codes_dir, *, lam: float, epochs: int,
+                **settings) -> list[dict[str, Any]]:
+    """Notebook 04's SiLU/sigmoid runs: each network of ``starts`` from its start code at the
+    price ``lam`` for ``epochs`` epochs (role "smooth network"); then each of
+    ``budget_starts`` with ``budget``'s spike budget -- price ``budget["lam"]`` above
+    ``budget["target"]`` spikes per neuron, distillation weight ``budget["distill"]``,
+    ``budget["epochs"]`` epochs -- once per distinct entry of ``budget["train_codes"]``
+    (default ``[False]``; True: the codes' h, T, d train too; False: as
+    ``settings["train_code"]``), role "smooth spike budget". ``settings``:
+    :func:`finetune_runs`' other keywords (surrogate, max_lr, n_calib, seed, train_code, ...).
+    Rows as :func:`finetune_runs`', in the order they ran."""
+    rows = finetune_runs([(m, c, lam) for m, c in starts.items()], data, models_dir,
+                         codes_dir, role="smooth network", epochs=epochs, **settings)
+    for coded in dict.fromkeys(tc or settings.get("train_code", False)
+                               for tc in budget.get("train_codes", [False])):
+        rows += finetune_runs([(m, c, budget["lam"]) for m, c in budget_starts.items()],
+                              data, models_dir, codes_dir, role="smooth spike budget",
+                              epochs=budget["epochs"], spike_target=budget["target"],
+                              distill=budget["distill"], **{**settings, "train_code": coded})
+    return rows
+
+
 def final_network_at(results: dict[str, Any], K: int) -> str | None:
     """The K = ``K`` winner of notebook 04's ``finetune.json`` (``results``): among the final
     fine-tuned networks at K, the one :func:`helpers.selection.best_finetuned` keeps on

@@ -4,6 +4,7 @@ optional Keras EfficientNetB0 path with analog squeeze-excite products."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ import tensorflow as tf
 from helpers.ann.metrics import topk_hits
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
-from helpers.selection import chosen_per_K
+from helpers.selection import best_designed_per_K, chosen_per_K
 from helpers.snn.convert import convert
-from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+from helpers.studies.lite_codes import (BIAS_NOTE, Candidate, convert_candidate, layer_samples,
                                         layer_sensitivities, per_layer_candidates,
                                         pooled_candidates)
 from helpers.studies.rows import net_row, snn_energy, verified
@@ -59,14 +60,20 @@ def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_na
     row = net_row(net, x, y, model_name=model_name, batch_size=batch_size,
                   ann_accuracy=ann[f"{split}_top1"], split=split,
                   ann_predictions=ann_predictions)
-    row.update(n_images=int(len(y)), ann_top1=ann[f"{split}_top1"],
+    row.update(code=cand.name, n_images=int(len(y)), ann_top1=ann[f"{split}_top1"],
                ann_top5=ann[f"{split}_top5"], snn_top1=row["snn_accuracy"],
-               lam=cand.relu6.meta.get("lam"), per_layer_codes=cand.layer_codes is not None)
+               lam=cand.relu6.meta.get("lam"), per_layer_codes=cand.layer_codes is not None,
+               bias_images=cand.bias_images,
+               bias_estimator=cand.bias_estimator if cand.bias_images else None)
     print(f"{split:>4} {cand.name:>36} {input_mode:>6} {row['bottlenecks']:>8} bottlenecks: "
           f"top-1 {row['snn_accuracy']:.2%} (ANN {row['ann_accuracy']:.2%}), "
           f"{row['mean_spikes_per_neuron']:.3f} spikes/neuron, latency {row['latency_timesteps']}")
     return row, net
 
+
+#: ``chosen_on`` of the headline code's uncorrected twin, scored beside a bias-corrected
+#: headline code on the evaluation part (not chosen: for comparison).
+UNCORRECTED_TWIN = "comparison: the headline code without bias correction"
 
 #: Each designed family's price keyword of :func:`design_candidates`.
 FAMILY_PRICES = {"distribution_aware": "lambdas", "distribution_aware_per_layer":
@@ -96,11 +103,52 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
             + [Candidate(c.with_meta(family="resnet_designed"), c) for c in resnet_codes]), sens
 
 
+def _bias_corrected_twins(model, cands: dict[str, Candidate], val_rows: list, bias: dict,
+                          metric: str, x_cal, x_val, y_val, **kw) -> list[dict[str, Any]]:
+    """Validation rows of the best designed code at each K (:func:`best_designed_per_K`)
+    again with empirical bias correction (``bias``: :class:`Candidate`'s ``bias_images``
+    and ``bias_estimator``); the twins are added to ``cands``."""
+    rows = []
+    for v in best_designed_per_K(val_rows, metric):
+        twin = replace(cands[v["code"]], **bias)
+        cands[twin.name] = twin
+        row, net = _row(model, twin, x_cal, x_val, y_val, split="val", **kw)
+        rows.append(row)
+        net.release()
+    return rows
+
+
+def _eval_rows(model, cands: dict[str, Candidate], chosen: dict[str, Any], x_cal, x_ev, y_ev,
+               fs_input_K: int, n_sim: int, **kw) -> list[dict[str, Any]]:
+    """Evaluation-part rows of one code ``chosen`` on the validation part (its row, with
+    ``chosen_on``): analog input and spiking bottlenecks; the binary code at ``fs_input_K``
+    also with FS-encoded input and with analog bottlenecks; a bias-corrected headline code
+    also without the correction (:data:`UNCORRECTED_TWIN`). Chosen codes' rows (not the
+    references', not the comparison's) are simulated event by event on ``n_sim`` images."""
+    cand, why = cands[chosen["code"]], chosen["chosen_on"]
+    variants = [(cand, "analog", True, why)]
+    if chosen["code"] == f"binary_K{fs_input_K}":     # FS-encoded input; analog bottlenecks
+        variants += [(cand, "fs", True, why), (cand, "analog", False, why)]
+    if cand.bias_images and why.endswith("(best_code)"):
+        variants.append((replace(cand, bias_images=0), "analog", True, UNCORRECTED_TWIN))
+    rows = []
+    for c, mode, spiking, why in variants:
+        row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", input_mode=mode,
+                        spiking=spiking, **kw)
+        row["chosen_on"] = why
+        if n_sim and spiking and mode == "analog" and why.startswith("val:"):
+            row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))   # chosen: event by event
+        rows.append(row)
+        net.release()
+    return rows
+
+
 def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_val: int,
                    K_list, lambdas, per_layer_lambdas, jra_specs, fs_input_K: int,
                    weighted_lambdas=(), fisher_lambdas=(), resnet_codes=(), n_sim: int,
                    batch_size: int, seed: int = 0,
-                   metric: str = "accuracy_gap_pp",
+                   metric: str = "accuracy_gap_pp", bias_images: int = 0,
+                   bias_estimator: str = "mean",
                    model_name: str = "efficientnet_lite0") -> dict[str, Any]:
     """Notebook 07's computation: the ANN check, codes designed for ``model`` on the
     calibration part (:func:`design_candidates`), every candidate on the validation part,
@@ -110,7 +158,11 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
     headline code) on the evaluation part, fully spiking; the
     chosen codes (not the references) also simulated event by event on the first ``n_sim``
     evaluation images; the binary code at ``fs_input_K`` also with FS-encoded input and
-    with analog bottlenecks."""
+    with analog bottlenecks. With ``bias_images`` > 0 the best designed code at each K is
+    also validated with empirical bias correction on that many calibration images and
+    ``bias_estimator`` (:func:`_bias_corrected_twins`), and competes in the choice; a chosen
+    corrected headline code's uncorrected twin is scored on the evaluation part beside it,
+    for comparison."""
     if metric not in SELECTION_METRICS:
         raise ValueError(f"metric={metric!r}: choose one of {SELECTION_METRICS}")
     parts = sample_parts(len(y), n_calib, n_val)
@@ -129,23 +181,18 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
                         **kw)
         val_rows.append(row)
         net.release()
-    rows = list(val_rows)
-    for v in chosen_per_K(val_rows, metric=metric):
-        variants = [("analog", True)]
-        if v["code"] == f"binary_K{fs_input_K}":     # FS-encoded input; analog bottlenecks
-            variants += [("fs", True), ("analog", False)]
-        for mode, spiking in variants:
-            row, net = _row(model, cands[v["code"]], x_cal, x_ev, y_ev, split="eval",
-                            input_mode=mode, spiking=spiking, ann_predictions=ann_ev, **kw)
-            row["chosen_on"] = v["chosen_on"]
-            if n_sim and spiking and mode == "analog" and v["chosen_on"].startswith("val:"):
-                row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))   # chosen: event by event
-            rows.append(row)
-            net.release()
+    if bias_images:
+        bias = {"bias_images": bias_images, "bias_estimator": bias_estimator}
+        val_rows += _bias_corrected_twins(model, cands, val_rows, bias, metric, x_cal, x_val,
+                                          y_val, ann_predictions=ann_val, **kw)
+    rows = val_rows + [row for v in chosen_per_K(val_rows, metric=metric)
+                       for row in _eval_rows(model, cands, v, x_cal, x_ev, y_ev, fs_input_K,
+                                             n_sim, ann_predictions=ann_ev, **kw)]
     return {"n_calib": n_calib, "n_val": n_val, "n_eval": int(len(y_ev)), "ann": ann,
             "metric": metric,
             "parts": {k: [s.start, s.stop] for k, s in parts.items()}, "seed": seed,
             "caveat": "shipped 1,300-image sample: easier than the full validation set",
+            "bias_images": bias_images, "bias_estimator": bias_estimator,
             "layer_sensitivity": sens, "rows": rows}
 
 
@@ -153,21 +200,27 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
                  n_val: int, n_sim: int, batch_size: int, seed: int = 0,
                  model_name: str = "efficientnet_lite2") -> dict[str, Any]:
     """A second network with the recipe chosen on the first (``recipe``: its headline row;
-    its family, K and spike price): the ANN check, then that recipe designed anew on this
-    network's own calibration inputs and the binary code at the same K, on the evaluation
-    part (same parts as the first network), each simulated event by event on ``n_sim``
-    images. Nothing is chosen here."""
+    its family, K, spike price and bias correction): the ANN check, then that recipe designed
+    anew on this network's own calibration inputs (with its bias correction, and without it)
+    and the binary code at the same K, on the evaluation part (same parts as the first
+    network), each simulated event by event on ``n_sim`` images. Nothing is chosen here."""
     parts = sample_parts(len(y), n_calib, n_val)
     ann, logits = _ann_check(model, x, y, batch_size, parts)
     (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
     ann_ev = logits[parts["eval"]].argmax(1)
     K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
+    bias = {"bias_images": int(recipe.get("bias_images") or 0),
+            "bias_estimator": recipe.get("bias_estimator") or "mean"}
     prices = {kw: [lam] if fam == f else [] for f, kw in FAMILY_PRICES.items()}
     cands, sens = design_candidates(model, x_cal, K_list=[K], jra_specs=[], **prices,
                                     seed=seed, batch_size=batch_size)
-    keep = [c for c in cands if c.name in (f"binary_K{K}", recipe["code"])]
-    if recipe["code"] not in [c.name for c in keep]:
+    base = recipe["code"].removesuffix(BIAS_NOTE)
+    keep = [c for c in cands if c.name in (f"binary_K{K}", base)]
+    found = [c for c in keep if c.name == base]
+    if not found:
         print(f"{recipe['code']} ({fam}) is not designed anew per network: binary only")
+    elif bias["bias_images"]:         # the recipe as chosen, and without the correction
+        keep.append(replace(found[0], **bias))
     rows = []
     for c in keep:
         row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", ann=ann,
@@ -177,7 +230,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
         rows.append(row)
         net.release()
     return {"model": model_name, "ann": ann, "recipe": {"code": recipe["code"], "family": fam,
-                                                         "K": K, "lam": lam},
+                                                         "K": K, "lam": lam, **bias},
             "layer_sensitivity": sens, "rows": rows}
 
 

@@ -8,7 +8,7 @@ calibration images, divided by α_l, are the design data: ReLU6 layers ``min(v, 
 pooled over all layers of a kind, and per layer (one spike price for all layers, or prices
 scaled by each layer's size or divided by its loss sensitivity, :func:`layer_sensitivities`);
 the JRA floating-point code on the ReLU6 layers. Every candidate is a :class:`Candidate`
-that :func:`convert_candidate` turns into a network.
+that :func:`convert_candidate` turns into a network, with empirical bias correction if asked.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from helpers.fs import codes as code_families
 from helpers.fs.jra import jra_code
 from helpers.fs.neuron import FSCode
+from helpers.snn.bias import bias_corrected
 from helpers.snn.convert import convert
 from helpers.snn.graph import output_name
 from helpers.snn.network import FSNetwork, build_model
@@ -29,19 +30,27 @@ from helpers.snn.network import FSNetwork, build_model
 KINDS = ("relu6", "identity")
 
 
+#: What a bias-corrected candidate's name adds to its code's.
+BIAS_NOTE = " (bias-corrected)"
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One way to convert the network: ``relu6`` and ``bottleneck`` codes in normalised units
     (input scale 1), or ``layer_codes`` per FS layer in the layer's units (then ``relu6``
-    only names the candidate in results rows)."""
+    only names the candidate in results rows); with ``bias_images`` > 0, the converted
+    network's biases are then corrected on the first that many calibration images with
+    ``bias_estimator`` (:func:`helpers.snn.bias.bias_corrected`)."""
 
     relu6: FSCode
     bottleneck: FSCode
     layer_codes: dict[str, FSCode] | None = None
+    bias_images: int = 0
+    bias_estimator: str = "mean"
 
     @property
     def name(self) -> str:
-        return self.relu6.name
+        return self.relu6.name + (BIAS_NOTE if self.bias_images else "")
 
 
 def layer_samples(net: FSNetwork, x: np.ndarray, max_per_layer: int = 20_000, seed: int = 0,
@@ -50,7 +59,7 @@ def layer_samples(net: FSNetwork, x: np.ndarray, max_per_layer: int = 20_000, se
     docstring), at most ``max_per_layer`` per layer by layer name: a seeded random subset,
     drawn batch by batch in proportion to the batch's size, so memory stays at one batch's
     activations (Lite0: 7.3 million FS neurons per image)."""
-    ann, pre = build_model(net.graph, output_name(net.graph), net.folded, "ann")
+    ann, pre = build_model(net.graph, output_name(net.graph), net.ann_folded, "ann")
     info = {i.name: i for i in net.layers}
     names = [k for k in pre if k in info]
     probe = tf.keras.Model(ann.inputs, [pre[k] for k in names])
@@ -110,7 +119,7 @@ def layer_sensitivities(net: FSNetwork, x: np.ndarray, *, seed: int = 0,
     Fisher information's diagonal: to second order a code error δ in normalised units costs
     ``½ · α_l² · E[g²] · δ²`` per neuron). ReLU6 layers: g is 0 where the neuron is silent
     or above its ceiling. Seeded: the same ``seed`` draws the same labels."""
-    ann, pre = build_model(net.graph, output_name(net.graph), net.folded, "ann")
+    ann, pre = build_model(net.graph, output_name(net.graph), net.ann_folded, "ann")
     info = {i.name: i for i in net.layers}
     names = [k for k in pre if k in info]
     probe = tf.keras.Model(ann.inputs, [*(pre[k] for k in names), *ann.outputs])
@@ -173,10 +182,18 @@ def per_layer_candidates(samples: dict[str, np.ndarray], net: FSNetwork, K_list,
 def convert_candidate(model, cand: Candidate, x_calib: np.ndarray, input_mode: str = "analog",
                       spiking_bottlenecks: bool = True) -> FSNetwork:
     """``model`` converted with ``cand`` (bottlenecks as signed identity FS neurons unless
-    ``spiking_bottlenecks`` is False: then analog, and per-layer codes are not allowed)."""
+    ``spiking_bottlenecks`` is False: then analog, and per-layer codes are not allowed), its
+    biases corrected on the first ``cand.bias_images`` of ``x_calib`` (if any)."""
     if cand.layer_codes is not None and not spiking_bottlenecks:
         raise ValueError(f"{cand.name}: per-layer codes include the bottleneck neurons; "
                          "convert it with spiking bottlenecks")
-    return convert(model, {"relu6": cand.relu6}, x_calib, input_mode=input_mode,
-                   bottleneck_code=cand.bottleneck if spiking_bottlenecks else None,
-                   layer_codes=cand.layer_codes)
+    net = convert(model, {"relu6": cand.relu6}, x_calib, input_mode=input_mode,
+                  bottleneck_code=cand.bottleneck if spiking_bottlenecks else None,
+                  layer_codes=cand.layer_codes)
+    if cand.bias_images > len(x_calib):
+        raise ValueError(f"{cand.name}: bias_images={cand.bias_images} but only "
+                         f"{len(x_calib)} calibration images. Fix: lower it or calibrate "
+                         "with more images")
+    if not cand.bias_images:
+        return net
+    return bias_corrected(net, x_calib[:cand.bias_images], cand.bias_estimator)
