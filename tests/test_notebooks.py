@@ -91,6 +91,11 @@ def check_01(root: Path, p: dict) -> None:
         assert (card["n_train"], card["n_val"]) == (p["from_relu_n_train"],
                                                     p["n_train"] - p["from_relu_n_train"])
         assert len(card["history"]["val_accuracy"]) == epochs
+    if p.get("relu_45k_epochs"):      # the ReLU network on the first images only, from scratch
+        card = _json(root / "data" / "models" / "resnet20_relu_45k.json")
+        assert (card["n_train"], card["epochs"], card["init_from"]) == (
+            p["from_relu_n_train"], p["relu_45k_epochs"], None)
+        assert len(card["history"]["val_accuracy"]) == p["relu_45k_epochs"]
     _figures(root, "01_training_curves")
 
 

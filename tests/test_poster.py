@@ -188,6 +188,7 @@ def test_code_and_model_display_names():
     assert model_label("resnet20_relu_nobn") == "ResNet-20, ReLU, no BatchNorm"
     assert model_label("resnet20_silu") == "ResNet-20, SiLU"
     assert model_label("resnet20_sigmoid_from_relu") == "ResNet-20, sigmoid (from ReLU weights)"
+    assert model_label("resnet20_relu_45k") == "ResNet-20, ReLU, 45,000 training images"
 
 
 def test_panel_legends_and_titles_show_no_identifiers(root):

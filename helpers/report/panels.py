@@ -48,7 +48,9 @@ CIFAR10_ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-
 
 def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
                          ax_acc: plt.Axes | None = None) -> plt.Figure:
-    """Loss and test accuracy per epoch for each model card (needs ``card["history"]``)."""
+    """Loss and accuracy per epoch for each model card (needs ``card["history"]``): on the
+    training images and (dashed) on the held-out ones -- the validation images of a run with
+    ``n_val``, else the test set."""
     if ax_loss is None or ax_acc is None:
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     else:
@@ -58,18 +60,21 @@ def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
         c = ACTIVATION_COLORS.get(card["activation"])
         if card.get("batchnorm") is False:       # the BN-free variant: same activation, grey
             c = "dimgray"
+        if card["name"].endswith("_45k"):          # the same network on fewer images: darker
+            c = "#332288"
         name = model_label(card["name"])
+        held_out = "validation" if card.get("n_val") else "test"
         ep = range(1, len(h["loss"]) + 1)
         ax_loss.plot(ep, h["loss"], color=c, label=f"{name} train")
         if "val_loss" in h:
-            ax_loss.plot(ep, h["val_loss"], color=c, ls="--", label=f"{name} test")
+            ax_loss.plot(ep, h["val_loss"], color=c, ls="--", label=f"{name} {held_out}")
         ax_acc.plot(ep, [100 * a for a in h["accuracy"]], color=c, label=f"{name} train")
         if "val_accuracy" in h:
             ax_acc.plot(ep, [100 * a for a in h["val_accuracy"]], color=c, ls="--",
-                        label=f"{name} test")
+                        label=f"{name} {held_out}")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
-    ax_acc.legend(fontsize="small", loc="lower right")
+    ax_acc.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

@@ -133,7 +133,8 @@ def trained_codes(model: str) -> bool:
 def model_label(model: str) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
     ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``,
-    ``"resnet20_silu_from_relu"`` -> ``"ResNet-20, SiLU (from ReLU weights)"``, a fine-tuned network
+    ``"resnet20_silu_from_relu"`` -> ``"ResNet-20, SiLU (from ReLU weights)"``,
+    ``"resnet20_relu_45k"`` -> ``"ResNet-20, ReLU, 45,000 training images"``, a fine-tuned network
     ``"resnet20_relu_ft_K4_binary_K4_lam0.2_sm"`` -> ``"ResNet-20, ReLU, fine-tuned with
     binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"``; others unchanged except that
     underscores become spaces."""
@@ -146,12 +147,13 @@ def model_label(model: str) -> str:
         return (f"{model_label(ft['parent'])}, fine-tuned with {code_label(ft['code'])} "
                 f"(λ = {ft['lam']}, {SURROGATE_LABELS[ft['sur']]}{extra})")
     m = re.fullmatch(r"resnet(?P<depth>\d+)_(?P<act>[a-z0-9]+)(?P<nobn>_nobn)?"
-                     r"(?P<parent>_from_relu)?", model)
+                     r"(?P<parent>_from_relu)?(?P<k45>_45k)?", model)
     if not m:
         return model.replace("_", " ")
     act = ACTIVATION_LABELS.get(m["act"], m["act"])
     return (f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
-            + (" (from ReLU weights)" if m["parent"] else ""))
+            + (" (from ReLU weights)" if m["parent"] else "")
+            + (", 45,000 training images" if m["k45"] else ""))
 
 
 def set_style(context: str = "notebook") -> None:

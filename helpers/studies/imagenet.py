@@ -14,7 +14,7 @@ import tensorflow as tf
 from helpers.ann.metrics import topk_hits
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
-from helpers.selection import best_designed_per_K, chosen_per_K
+from helpers.selection import REFERENCE_FAMILIES, chosen_per_K
 from helpers.snn.convert import convert
 from helpers.studies.lite_codes import (BIAS_NOTE, Candidate, convert_candidate, layer_samples,
                                         layer_sensitivities, per_layer_candidates,
@@ -105,11 +105,14 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
 
 def _bias_corrected_twins(model, cands: dict[str, Candidate], val_rows: list, bias: dict,
                           metric: str, x_cal, x_val, y_val, **kw) -> list[dict[str, Any]]:
-    """Validation rows of the best designed code at each K (:func:`best_designed_per_K`)
-    again with empirical bias correction (``bias``: :class:`Candidate`'s ``bias_images``
-    and ``bias_estimator``); the twins are added to ``cands``."""
+    """Validation rows of the designed codes :func:`chosen_per_K` picks (the best at each K
+    and the headline code, references aside) again with empirical bias correction
+    (``bias``: :class:`Candidate`'s ``bias_images`` and ``bias_estimator``); the twins are
+    added to ``cands``."""
     rows = []
-    for v in best_designed_per_K(val_rows, metric):
+    for v in chosen_per_K(val_rows, metric=metric):
+        if v["family"] in REFERENCE_FAMILIES:
+            continue
         twin = replace(cands[v["code"]], **bias)
         cands[twin.name] = twin
         row, net = _row(model, twin, x_cal, x_val, y_val, split="val", **kw)
@@ -158,11 +161,11 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
     headline code) on the evaluation part, fully spiking; the
     chosen codes (not the references) also simulated event by event on the first ``n_sim``
     evaluation images; the binary code at ``fs_input_K`` also with FS-encoded input and
-    with analog bottlenecks. With ``bias_images`` > 0 the best designed code at each K is
-    also validated with empirical bias correction on that many calibration images and
-    ``bias_estimator`` (:func:`_bias_corrected_twins`), and competes in the choice; a chosen
-    corrected headline code's uncorrected twin is scored on the evaluation part beside it,
-    for comparison."""
+    with analog bottlenecks. With ``bias_images`` > 0 the designed codes chosen so (per K
+    and the headline) are also validated with empirical bias correction on that many
+    calibration images and ``bias_estimator`` (:func:`_bias_corrected_twins`), and compete
+    in the choice; a chosen corrected headline code's uncorrected twin is scored on the
+    evaluation part beside it, for comparison."""
     if metric not in SELECTION_METRICS:
         raise ValueError(f"metric={metric!r}: choose one of {SELECTION_METRICS}")
     parts = sample_parts(len(y), n_calib, n_val)
