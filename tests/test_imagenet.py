@@ -395,15 +395,16 @@ def test_upscale_factor_and_less_detail(tmp_path):
 
 def test_bias_corrected_twins_compete_on_validation_and_the_headline_keeps_its_comparison():
     """With bias_images, the designed codes chosen on validation images (best at each K,
-    the headline) are validated again with bias correction (the row is that network's: re-converted here), the twins compete in the
-    choice, and a corrected headline code is scored beside its uncorrected twin."""
+    the headline) are validated again with bias correction (each twin's row is that
+    network's: re-converted here); the twins compete in the choice, and a corrected
+    headline code is scored beside its uncorrected twin."""
     from dataclasses import replace
 
     from helpers.selection import REFERENCE_FAMILIES, chosen_per_K
     from helpers.studies.imagenet import UNCORRECTED_TWIN, lite_design_study
-    from helpers.studies.lite_codes import Candidate, convert_candidate, per_layer_candidates
-    from helpers.studies.lite_codes import layer_samples
     from helpers.fs import codes
+    from helpers.studies.lite_codes import (Candidate, convert_candidate, layer_samples,
+                                            per_layer_candidates)
 
     model = _tiny_relu6_net()
     rng = np.random.default_rng(4)

@@ -3,9 +3,10 @@ quantization through weight equalization and bias correction", its empirical var
 
 FS codes round every activation; their errors are not zero-mean per channel, and the mean part
 adds up through the network. :func:`bias_corrected` measures, layer by layer in graph order,
-the mean (or median, see there) error per channel of each FS layer's input (the FS network against the exact ANN on
-the same images, every upstream layer already corrected) and subtracts it from the bias of the
-linear layer producing that input; last the read-out's mean error per class. Sequential, not
+the mean (or median, see there) error per channel of each FS layer's input (the FS network
+against the exact ANN on the same images, every upstream layer already corrected) and
+subtracts it from the bias of the linear layer producing that input; last the read-out's
+error per class. Sequential, not
 all layers at once: a correction changes the errors of every layer after it. The result is an
 ordinary :class:`~helpers.snn.network.FSNetwork` whose ``folded`` biases are the corrected ones
 (the event-level simulator, the GeNN export and fine-tuning read them from there) and whose
@@ -30,7 +31,8 @@ _SHIFT_PRESERVING = (tf.keras.layers.AveragePooling2D, tf.keras.layers.GlobalAve
 def _producer_chain(by_name: dict[str, GraphNode], start: str) -> list[str] | None:
     """Nodes from ``start`` back to the linear node whose bias shifts it per channel
     (``start`` first, the linear node last): through folded BN, dropout, linear activations,
-    average pooling and one branch of a residual Add (the last branch that reaches a bias); None if none does."""
+    average pooling and one branch of a residual Add (the last branch that reaches a bias);
+    None if none does."""
     n = by_name[start]
     if n.kind == "linear" and n.act is None:
         return [start]
