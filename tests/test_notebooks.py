@@ -416,7 +416,21 @@ def check_07(root: Path, p: dict) -> None:
                    for kind in ("weighted", "fisher") for lam in p[f"per_layer_{kind}_lambdas"]}
                 | {f"jra_fp{v}_K{m}_E{e}" for m, e in p["jra_specs"] for v in ("", "_implicit")}
                 | set(p["resnet_codes"]))
-    assert [r["code"] for r in val] and {r["code"] for r in val} == expected and len(val) == len(expected)
+    plain = [r for r in val if not r["bias_images"]]
+    assert [r["code"] for r in plain] and {r["code"] for r in plain} == expected
+    assert len(plain) == len(expected)
+    # with bias_images: the chosen designed codes (per K, the headline) again, bias-corrected
+    from helpers.selection import REFERENCE_FAMILIES, chosen_per_K
+    from helpers.studies.imagenet import UNCORRECTED_TWIN
+
+    bias = p.get("bias_images", 0)
+    assert (res["bias_images"], res["bias_estimator"]) == (bias, p.get("bias_estimator", "mean"))
+    twins = [r for r in val if r["bias_images"]]
+    assert [r["code"] for r in twins] == [
+        f"{r['code']} (bias-corrected)" for r in chosen_per_K(plain, metric=res["metric"])
+        if r["family"] not in REFERENCE_FAMILIES] * bool(bias)
+    assert all((r["bias_images"], r["bias_estimator"]) == (bias, res["bias_estimator"])
+               for r in twins)
     # every FS layer's loss sensitivity, positive, one per layer of the per-layer spike counts
     sens = res["layer_sensitivity"]
     assert all(v > 0 for v in sens.values()) and set(sens) == set(val[0]["spikes_per_layer"])
@@ -424,13 +438,16 @@ def check_07(root: Path, p: dict) -> None:
     _rows_ok(ev, {"code", "snn_top1", "chosen_on", "mean_spikes_per_neuron"}, "n_images", n_eval)
     assert sum(r["chosen_on"].endswith("(best_code)") for r in ev) == 1
     # what was chosen, by the notebook's metric on the validation part, is what was evaluated
-    from helpers.selection import chosen_per_K
-
+    # (and a bias-corrected headline code's uncorrected twin beside it)
     assert res["metric"] == p.get("metric", "ann_disagreement")
     assert all(0 <= r["ann_disagreement"] <= 1 for r in val + ev)
     assert {r["code"]: r["chosen_on"] for r in chosen_per_K(val, metric=res["metric"])} == {
         r["code"]: r["chosen_on"] for r in ev
-        if (r["input_mode"], r["bottlenecks"]) == ("analog", "spiking")}
+        if (r["input_mode"], r["bottlenecks"]) == ("analog", "spiking")
+        and r["chosen_on"] != UNCORRECTED_TWIN}
+    head = next(r for r in ev if r["chosen_on"].endswith("(best_code)"))
+    assert [r["code"] for r in ev if r["chosen_on"] == UNCORRECTED_TWIN] == (
+        [head["code"].removesuffix(" (bias-corrected)")] if head["bias_images"] else [])
     assert {f"binary_K{K}" for K in Ks} <= {r["code"] for r in ev}
     fs_in = [r for r in ev if r["code"] == f"binary_K{p['fs_input_K']}"]
     assert sorted((r["input_mode"], r["bottlenecks"]) for r in fs_in) == [
@@ -441,10 +458,10 @@ def check_07(root: Path, p: dict) -> None:
         if "event_level_n" in r:
             assert r["event_level_n"] == p["n_sim"] and 0 <= r["event_level_agreement"] <= 1
     if p["lite2"]:
-        head = next(r for r in ev if r["chosen_on"].endswith("(best_code)"))
         l2 = res["lite2"]
         assert l2["recipe"]["code"] == head["code"] and l2["ann"]["n_images"] == p["n_images"]
-        assert f"binary_K{head['K']}" in {r["code"] for r in l2["rows"]}
+        assert [r["code"] for r in l2["rows"]] == list(dict.fromkeys([
+            f"binary_K{head['K']}", head["code"].removesuffix(" (bias-corrected)"), head["code"]]))
         assert all(r["event_level_n"] == p["n_sim_lite2"] for r in l2["rows"])
         up = res["upscaling"]
         assert 0 < up["detail"] < 1 and up["larger_upscale_factor"] > up["upscale_factor"] > 1
