@@ -103,6 +103,22 @@ def chosen_per_K(val_rows: Iterable[Mapping[str, Any]], metric: str = "accuracy_
     return [{**rows[i], "chosen_on": why[i]} for i in sorted(why)]
 
 
+#: ``chosen_on`` of a bias-corrected headline code's uncorrected twin, scored beside it on
+#: the test (evaluation) images for comparison, not chosen.
+UNCORRECTED_TWIN = "comparison: the headline code without bias correction"
+
+
+def bias_correction_targets(val_rows: Iterable[Mapping[str, Any]], **choice
+                            ) -> list[dict[str, Any]]:
+    """The validation rows whose networks are validated again with empirical bias correction
+    (:mod:`helpers.snn.bias`): the designed codes :func:`chosen_per_K` picks with ``choice``
+    (``metric``, ``energy_budget``) -- best at each K, the headline code, the code within the
+    energy budget -- neither reference codes nor fine-tuned networks (whose biases were
+    trained with their FS neurons)."""
+    return [v for v in chosen_per_K(val_rows, **choice)
+            if v["family"] not in REFERENCE_FAMILIES and not v.get("finetuned")]
+
+
 def _index(rows: list, pool: list[int], row) -> int:
     """The index in ``rows`` (one of ``pool``) of the very object ``row``."""
     return pool[[rows[j] is row for j in pool].index(True)]

@@ -104,3 +104,21 @@ def test_chosen_per_K_adds_the_best_code_within_the_energy_budget():
     assert {r["code"] for r in chosen_per_K(rows)} == {"k8", "k6"}    # k6: best at K = 6
     # a budget the headline keeps adds nothing
     assert len(chosen_per_K(rows, energy_budget=0.35)) == len(chosen_per_K(rows))
+
+
+def test_bias_correction_targets_are_the_chosen_designed_codes_only():
+    rows = [_val("n", "binary_K6", "binary", 6, 0.1, 1.1),               # reference
+            _val("n", "a6", "distribution_aware", 6, 0.3, 1.07),          # best at K=6
+            _val("n", "b6", "fitted", 6, 0.4, 0.90),                      # headline
+            _val("n", "c6", "fitted", 6, 0.5, 0.95),                      # not chosen
+            {**_val("n_ft", "ft", "fitted", 4, 0.2, 0.5), "finetuned": True},  # own network
+            {**_val("n", "e8", "offset", 8, 0.9, 0.4), "energy_ratio": 0.2}]
+    for r in rows[:5]:
+        r["energy_ratio"] = 0.5
+    from helpers.selection import bias_correction_targets
+
+    assert [r["code"] for r in bias_correction_targets(rows)] == ["a6", "b6", "e8"]
+    lean = bias_correction_targets(rows, energy_budget=0.3)
+    assert [(r["code"], r["chosen_on"]) for r in lean] == [
+        ("a6", "val: best designed code at this K"), ("b6", "val: headline code (best_code)"),
+        ("e8", WITHIN_ENERGY)]

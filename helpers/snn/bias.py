@@ -24,6 +24,9 @@ import tensorflow as tf
 from helpers.snn.graph import GraphNode, output_name
 from helpers.snn.network import FSNetwork, GraphBuilder, build_model, linear_clone
 
+#: What a bias-corrected network's code name adds in results rows.
+BIAS_NOTE = " (bias-corrected)"
+
 #: Nodes a per-channel shift passes through unchanged on its way from a bias to an FS layer.
 _SHIFT_PRESERVING = (tf.keras.layers.AveragePooling2D, tf.keras.layers.GlobalAveragePooling2D)
 

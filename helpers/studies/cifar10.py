@@ -16,7 +16,9 @@ from helpers.fs import codes as code_families
 from helpers.fs.jra import jra_code
 from helpers.fs.neuron import FSCode
 from helpers.results import read_json
-from helpers.selection import best_code, chosen_per_K
+from helpers.selection import (UNCORRECTED_TWIN, best_code, bias_correction_targets,
+                               chosen_per_K)
+from helpers.snn.bias import BIAS_NOTE, bias_corrected
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
@@ -186,6 +188,34 @@ def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, An
     return raster_summary(net, sim, image, model=model_name, code=f"binary_K{K}")
 
 
+def bias_twins(val_rows: list[dict], nets: dict, loaded: _Models, *, bias_images: int,
+               estimator: str = "median", precision: str = "fp32",
+               energy_budget: float | None = None, progress: bool = True
+               ) -> list[dict[str, Any]]:
+    """Validation rows of the networks :func:`~helpers.selection.bias_correction_targets`
+    picks among ``val_rows`` (best designed code per K, headline, within the energy budget),
+    again with empirical bias correction (:func:`helpers.snn.bias.bias_corrected`) on their
+    model's first ``bias_images`` calibration images by ``estimator``. Their ``code`` adds
+    :data:`~helpers.snn.bias.BIAS_NOTE`; the corrected networks join ``nets`` under it."""
+    rows = []
+    for v in tqdm(bias_correction_targets(val_rows, energy_budget=energy_budget),
+                  desc="bias correction", disable=not progress):
+        model, mode, code = v["model"], v["input_mode"], v["code"] + BIAS_NOTE
+        x_cal = loaded.images(model, "calib")[0]
+        if not 0 < bias_images <= len(x_cal):
+            raise ValueError(f"bias_images={bias_images} must be 1..{len(x_cal)}, the "
+                             "calibration images. Fix: lower it or raise n_calib")
+        twin = bias_corrected(nets[(model, v["code"], mode)], x_cal[:bias_images], estimator)
+        x, y, _ = loaded.images(model, "val")
+        row = net_row(twin, x, y, model_name=model, precision=precision, split="val",
+                      ann_accuracy=loaded.reference_accuracy(model, "val"))
+        rows.append({**row, **loaded.row_info(model), "code": code,
+                     "bias_images": bias_images, "bias_estimator": estimator})
+        nets[(model, code, mode)] = twin
+        twin.release()
+    return rows
+
+
 def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
                   n_verify: int = 0, n_verify_reference: int = 0,
                   energy_budget: float | None = None, progress: bool = True
@@ -195,19 +225,33 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
     code within ``energy_budget``, an SNN/ANN energy ratio). With
     ``n_verify``, each headline row (:func:`is_headline`) is also simulated event by event on
     the first ``n_verify`` test images, every other reference row on the first
-    ``n_verify_reference`` (:func:`helpers.studies.rows.verified`)."""
+    ``n_verify_reference`` (:func:`helpers.studies.rows.verified`). A chosen headline code
+    with bias correction (:func:`bias_twins`) is scored also without it, for comparison
+    (``chosen_on`` :data:`~helpers.selection.UNCORRECTED_TWIN`, not simulated)."""
     out = []
-    chosen = chosen_per_K(val_rows, energy_budget=energy_budget)
-    for v in tqdm(chosen, desc="test set", disable=not progress):
-        x, y, _ = loaded.images(v["model"], "test")
-        ann_acc = loaded.reference_accuracy(v["model"], "test")
-        net = nets[(v["model"], v["code"], v["input_mode"])]
-        row = net_row(net, x, y, model_name=v["model"], precision=precision,
-                      ann_accuracy=ann_acc, split="test")
-        out.append({**row, **loaded.row_info(v["model"]), "chosen_on": v["chosen_on"],
-                    **_verified(net, x, y, n_verify if is_headline(v) else n_verify_reference)})
-        net.release()
+    for v in tqdm(chosen_per_K(val_rows, energy_budget=energy_budget), desc="test set",
+                  disable=not progress):
+        n = n_verify if is_headline(v) else n_verify_reference
+        out.append(_test_row(v, v["code"], nets, loaded, precision, v["chosen_on"], n))
+        if v.get("bias_images") and v["chosen_on"].endswith("(best_code)"):
+            out.append(_test_row(v, v["code"].removesuffix(BIAS_NOTE), nets, loaded,
+                                 precision, UNCORRECTED_TWIN, 0))
     return out
+
+
+def _test_row(v: dict, code: str, nets: dict, loaded: _Models, precision: str,
+              chosen_on: str, n_verify: int) -> dict[str, Any]:
+    """The test row of network ``(v's model, code, v's input mode)``, simulated event by
+    event on the first ``n_verify`` test images."""
+    x, y, _ = loaded.images(v["model"], "test")
+    net = nets[(v["model"], code, v["input_mode"])]
+    row = net_row(net, x, y, model_name=v["model"], precision=precision, split="test",
+                  ann_accuracy=loaded.reference_accuracy(v["model"], "test"))
+    bias = {k: v[k] for k in ("bias_images", "bias_estimator") if code == v["code"] and k in v}
+    row = {**row, **loaded.row_info(v["model"]), "code": code, **bias, "chosen_on": chosen_on,
+           **_verified(net, x, y, n_verify)}
+    net.release()
+    return row
 
 
 def is_headline(row: dict[str, Any]) -> bool:
@@ -248,7 +292,8 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
                   fs_input_K, max_codes, rate_T, rate_configs, n_rate: int,
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
                   n_verify: int = 0, n_verify_reference: int = 0, jra_specs=(),
-                  energy_budget: float | None = None) -> dict[str, Any]:
+                  energy_budget: float | None = None, bias_images: int = 0,
+                  bias_estimator: str = "median") -> dict[str, Any]:
     """Notebook 06's computation: every FS conversion (post-hoc codes, the JRA floating-point
     codes of ``jra_specs`` and the fine-tuned networks of ``finetuned``) on the validation
     images, the chosen ones on the test images,
@@ -256,12 +301,17 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
     (:func:`helpers.selection.best_code` on the ReLU network's validation rows, measured on
     the test set). Headline test rows are checked event by event on ``n_verify`` test images,
     the other references on ``n_verify_reference`` (:func:`score_on_test`); ``energy_budget``
-    adds each network's best code within that SNN/ANN energy ratio. Returns cifar10.json's
-    dict (without its provenance)."""
+    adds each network's best code within that SNN/ANN energy ratio. With ``bias_images``,
+    the designed codes chosen so are validated again with empirical bias correction on that
+    many calibration images (:func:`bias_twins`) and compete in the choice. Returns
+    cifar10.json's dict (without its provenance)."""
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
         max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs)
+    if bias_images:
+        val += bias_twins(val, nets, loaded, bias_images=bias_images, estimator=bias_estimator,
+                          precision=precision, energy_budget=energy_budget)
     test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify,
                          n_verify_reference=n_verify_reference, energy_budget=energy_budget)
     relu = models.get("relu")
@@ -281,4 +331,5 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
     return {"splits": data.describe(), "n_test": int(len(data.y_test)),
             "n_val": int(len(data.y_val)), "n_rate": n_rate, "n_calib": int(len(data.y_calib)),
             "precision": precision, "energy_budget": energy_budget, "seed": seed,
+            "bias_images": bias_images, "bias_estimator": bias_estimator,
             "rows": val + test + rate, "energy": energy}

@@ -14,7 +14,7 @@ import tensorflow as tf
 from helpers.ann.metrics import topk_hits
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
-from helpers.selection import REFERENCE_FAMILIES, chosen_per_K
+from helpers.selection import UNCORRECTED_TWIN, bias_correction_targets, chosen_per_K
 from helpers.snn.convert import convert
 from helpers.studies.lite_codes import (BIAS_NOTE, Candidate, convert_candidate, layer_samples,
                                         layer_sensitivities, per_layer_candidates,
@@ -71,10 +71,6 @@ def _row(model, cand: Candidate, x_cal, x, y, *, split: str, ann: dict, model_na
     return row, net
 
 
-#: ``chosen_on`` of the headline code's uncorrected twin, scored beside a bias-corrected
-#: headline code on the evaluation part (not chosen: for comparison).
-UNCORRECTED_TWIN = "comparison: the headline code without bias correction"
-
 #: Each designed family's price keyword of :func:`design_candidates`.
 FAMILY_PRICES = {"distribution_aware": "lambdas", "distribution_aware_per_layer":
                  "per_layer_lambdas", "distribution_aware_per_layer_weighted": "weighted_lambdas",
@@ -106,13 +102,11 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
 def _bias_corrected_twins(model, cands: dict[str, Candidate], val_rows: list, bias: dict,
                           metric: str, x_cal, x_val, y_val, **kw) -> list[dict[str, Any]]:
     """Validation rows of the designed codes :func:`chosen_per_K` picks (the best at each K
-    and the headline code, references aside) again with empirical bias correction
+    and the headline code, references aside: :func:`bias_correction_targets`) again with empirical bias correction
     (``bias``: :class:`Candidate`'s ``bias_images`` and ``bias_estimator``); the twins are
     added to ``cands``."""
     rows = []
-    for v in chosen_per_K(val_rows, metric=metric):
-        if v["family"] in REFERENCE_FAMILIES:
-            continue
+    for v in bias_correction_targets(val_rows, metric=metric):
         twin = replace(cands[v["code"]], **bias)
         cands[twin.name] = twin
         row, net = _row(model, twin, x_cal, x_val, y_val, split="val", **kw)

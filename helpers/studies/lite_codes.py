@@ -22,16 +22,12 @@ from tqdm.auto import tqdm
 from helpers.fs import codes as code_families
 from helpers.fs.jra import jra_code
 from helpers.fs.neuron import FSCode
-from helpers.snn.bias import bias_corrected
+from helpers.snn.bias import BIAS_NOTE, bias_corrected
 from helpers.snn.convert import convert
 from helpers.snn.graph import output_name
 from helpers.snn.network import FSNetwork, build_model
 
 KINDS = ("relu6", "identity")
-
-
-#: What a bias-corrected candidate's name adds to its code's.
-BIAS_NOTE = " (bias-corrected)"
 
 
 @dataclass(frozen=True)
