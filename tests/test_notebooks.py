@@ -361,17 +361,33 @@ def check_06(root: Path, p: dict) -> None:
     test = [r for r in fs if r["split"] == "test"]
     expected = _expected_conversions(root, p, p["binary_K_list"], p["input_modes"],
                                      p.get("fs_input_K", [8]), p["jra_specs"])
-    assert sorted((r["code"], r["K"], r["input_mode"]) for r in val) == sorted(expected)
+    plain = [r for r in val if not r.get("bias_images")]
+    assert sorted((r["code"], r["K"], r["input_mode"]) for r in plain) == sorted(expected)
     _rows_ok(val, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_val"])
-    # the test set scores what was chosen on validation rows: the references, per K the
-    # best designed code and the best within the energy budget, recomputed here
-    from helpers.selection import chosen_per_K
+    # with bias_images: the designed codes chosen on validation rows, again bias-corrected
+    from helpers.selection import UNCORRECTED_TWIN, bias_correction_targets, chosen_per_K
 
-    assert res["energy_budget"] == p["energy_budget"]
+    budget = p["energy_budget"]
+    assert (res["bias_images"], res["bias_estimator"]) == (p["bias_images"], p["bias_estimator"])
+    twins = [r for r in val if r.get("bias_images")]
+    assert [(r["code"], r["input_mode"]) for r in twins] == [
+        (f"{r['code']} (bias-corrected)", r["input_mode"])
+        for r in bias_correction_targets(plain, energy_budget=budget)] * bool(p["bias_images"])
+    assert all((r["bias_images"], r["bias_estimator"]) == (p["bias_images"], p["bias_estimator"])
+               for r in twins)
+    # the test set scores what was chosen on validation rows: the references, per K the
+    # best designed code and the best within the energy budget, recomputed here; beside a
+    # corrected headline code, the same code uncorrected
+    assert res["energy_budget"] == budget
+    compared = [r for r in test if r["chosen_on"] == UNCORRECTED_TWIN]
+    test = [r for r in test if r["chosen_on"] != UNCORRECTED_TWIN]
     assert sorted((r["code"], r["input_mode"], r["chosen_on"]) for r in test) == sorted(
         (r["code"], r["input_mode"], r["chosen_on"])
-        for r in chosen_per_K(val, energy_budget=p["energy_budget"]))
+        for r in chosen_per_K(val, energy_budget=budget))
+    assert sorted((r["model"], r["code"], r["input_mode"]) for r in compared) == sorted(
+        (r["model"], r["code"].removesuffix(" (bias-corrected)"), r["input_mode"]) for r in test
+        if r.get("bias_images") and r["chosen_on"].endswith("(best_code)"))
     _rows_ok(test, {"snn_accuracy", "mean_spikes_per_neuron", "energy_ratio"}, "n_test",
              p["n_test"])
     # every test row checked event by event: headline rows (chosen on validation images,

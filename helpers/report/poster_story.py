@@ -33,6 +33,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
+def _versus_ann(gap_pp: float, digits: int = 2) -> str:
+    """A gap to the ANN (percentage points, positive: below) in words: "0.89 points below
+    the ANN", "1.0 points above the ANN"."""
+    side = "below" if gap_pp >= 0 else "above"
+    return f"{abs(gap_pp):.{digits}f} points {side} the ANN"
+
+
 def _missing(notebook: str) -> str:
     return f"n/a (run notebook {notebook})"
 
@@ -100,7 +107,7 @@ def cifar(src: Sources) -> Section:
                        [f"CIFAR-10: {_missing('06')}"], "finetuning", 8.2)
     text = [f"ResNet-20 (ANN {_pct(c['ann_accuracy'])} on the test set). Chosen on "
             f"validation images: the {code_label(c['code'])} code keeps "
-            f"{_pct(c['snn_accuracy'])} ({c['accuracy_gap_pp']:.2f} points below the ANN) "
+            f"{_pct(c['snn_accuracy'])} ({_versus_ann(c['accuracy_gap_pp'])}) "
             f"with {c['mean_spikes_per_neuron']:.2f} spikes per neuron."]
     text += _finetuned_sentences(src)
     anchor = CIFAR10_ANCHORS[0]
@@ -188,13 +195,13 @@ def imagenet(src: Sources) -> Section:
                 "ANN, spikes per neuron): " + "; ".join(per_K) + "."]
     else:       # a results file without choices: its headline row
         text = [f"EfficientNet-Lite0, spiking end to end: the {code_label(i['code'])} code "
-                f"scores {_pct(i['snn_accuracy'])} top-1, {i['accuracy_gap_pp']:.2f} points "
-                f"below the ANN, at {i['mean_spikes_per_neuron']:.2f} spikes per neuron."]
+                f"scores {_pct(i['snn_accuracy'])} top-1, {_versus_ann(i['accuracy_gap_pp'])}, "
+                f"at {i['mean_spikes_per_neuron']:.2f} spikes per neuron."]
     l2 = src.result("imagenet").get("lite2")
     if l2:
         row = next(r for r in l2["rows"] if r["code"] == l2["recipe"]["code"])
         text.append(f"The larger EfficientNet-Lite2 with the K = {l2['recipe']['K']} recipe: "
-                    f"{row['accuracy_gap_pp']:.1f} points at "
+                    f"{_versus_ann(row['accuracy_gap_pp'], 1)} at "
                     f"{row['mean_spikes_per_neuron']:.2f} spikes.")
     return Section("ImageNet", text, "imagenet", 4.4)
 
