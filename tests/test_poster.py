@@ -426,7 +426,7 @@ def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):
 
     _edit_json(root / "data" / "results" / "imagenet.json", choose)
     text = imagenet(poster.Sources(root)).paragraphs
-    assert text[0].endswith("K = 4: 9.0 at 1.20; K = 6: 8.0 at 1.50.")
+    assert text[0].endswith("K = 4: -9.0 at 1.20; K = 6: -8.0 at 1.50.")
     assert text[1] == ("The larger EfficientNet-Lite2 with the K = 6 recipe: 1.2 points below "
                        "the ANN at 0.80 spikes.")
     _edit_json(root / "data" / "results" / "imagenet.json",

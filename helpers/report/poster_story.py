@@ -191,8 +191,8 @@ def imagenet(src: Sources) -> Section:
     per_K = _imagenet_chosen_per_K(src)
     if per_K:
         text = ["EfficientNet-Lite0, spiking end to end, with codes designed on its own layers "
-                "and chosen on validation images. On the evaluation images (points below the "
-                "ANN, spikes per neuron): " + "; ".join(per_K) + "."]
+                "and chosen on validation images. On the evaluation images (top-1 against the "
+                "ANN's in points, spikes per neuron): " + "; ".join(per_K) + "."]
     else:       # a results file without choices: its headline row
         text = [f"EfficientNet-Lite0, spiking end to end: the {code_label(i['code'])} code "
                 f"scores {_pct(i['snn_accuracy'])} top-1, {_versus_ann(i['accuracy_gap_pp'])}, "
@@ -207,15 +207,16 @@ def imagenet(src: Sources) -> Section:
 
 
 def _imagenet_chosen_per_K(src: Sources) -> list[str]:
-    """"K = k: gap (pp) at spikes per neuron" for the codes chosen on the sample's validation
-    part (one per K, evaluation images), or nothing for files without choices."""
+    """"K = k: top-1 minus the ANN's (pp, signed) at spikes per neuron" for the codes chosen
+    on the sample's validation part (one per K, evaluation images), or nothing for files
+    without choices."""
     rows = _imagenet_rows(src)
     if "chosen_on" not in rows:
         return []
     chosen = rows[rows.chosen_on.fillna("").str.startswith("val:")]
     chosen = (chosen.assign(other=~chosen.chosen_on.str.endswith("(best_code)"))
               .sort_values(["K", "other"]).drop_duplicates("K"))     # the headline first
-    return [f"K = {r.K}: {r.accuracy_gap_pp:.1f} at {r.mean_spikes_per_neuron:.2f}"
+    return [f"K = {r.K}: {-r.accuracy_gap_pp:+.1f} at {r.mean_spikes_per_neuron:.2f}"
             for r in chosen.itertuples()]
 
 
