@@ -436,15 +436,14 @@ def check_07(root: Path, p: dict) -> None:
     assert [r["code"] for r in plain] and {r["code"] for r in plain} == expected
     assert len(plain) == len(expected)
     # with bias_images: the chosen designed codes (per K, the headline) again, bias-corrected
-    from helpers.selection import REFERENCE_FAMILIES, chosen_per_K
-    from helpers.studies.imagenet import UNCORRECTED_TWIN
+    from helpers.selection import UNCORRECTED_TWIN, bias_correction_targets, chosen_per_K
 
     bias = p.get("bias_images", 0)
     assert (res["bias_images"], res["bias_estimator"]) == (bias, p.get("bias_estimator", "mean"))
     twins = [r for r in val if r["bias_images"]]
     assert [r["code"] for r in twins] == [
-        f"{r['code']} (bias-corrected)" for r in chosen_per_K(plain, metric=res["metric"])
-        if r["family"] not in REFERENCE_FAMILIES] * bool(bias)
+        f"{r['code']} (bias-corrected)"
+        for r in bias_correction_targets(plain, metric=res["metric"])] * bool(bias)
     assert all((r["bias_images"], r["bias_estimator"]) == (bias, res["bias_estimator"])
                for r in twins)
     # every FS layer's loss sensitivity, positive, one per layer of the per-layer spike counts

@@ -102,9 +102,9 @@ def design_candidates(model, x_cal: np.ndarray, *, K_list, lambdas, per_layer_la
 def _bias_corrected_twins(model, cands: dict[str, Candidate], val_rows: list, bias: dict,
                           metric: str, x_cal, x_val, y_val, **kw) -> list[dict[str, Any]]:
     """Validation rows of the designed codes :func:`chosen_per_K` picks (the best at each K
-    and the headline code, references aside: :func:`bias_correction_targets`) again with empirical bias correction
-    (``bias``: :class:`Candidate`'s ``bias_images`` and ``bias_estimator``); the twins are
-    added to ``cands``."""
+    and the headline code, references aside: :func:`bias_correction_targets`) again with
+    empirical bias correction (``bias``: :class:`Candidate`'s ``bias_images`` and
+    ``bias_estimator``); the twins are added to ``cands``."""
     rows = []
     for v in bias_correction_targets(val_rows, metric=metric):
         twin = replace(cands[v["code"]], **bias)
