@@ -142,6 +142,29 @@ def provenance_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) ->
     return out
 
 
+def _one_line(changes: list[str], limit: int = 3) -> str:
+    """``changes`` on one line: the first ``limit`` of them and how many more there are."""
+    more = len(changes) - limit
+    return "; ".join(changes[:limit]) + (f"; and {more} more" if more > 0 else "")
+
+
+def recorded_results(path: str | Path, prov: Mapping[str, Any]) -> Any:
+    """The results stored at ``path`` as they are, for a stage that cannot be recomputed
+    here (e.g. GeNN is not installed), after one line saying whether they were made for the
+    inputs ``prov`` describes and, if not, what differs; None (also said) when there are
+    none."""
+    path = Path(path)
+    if not path.is_file():
+        print(f"no {path.name} recorded at {path}")
+        return None
+    stored = read_json(path)
+    changes = provenance_changes(stored.get("provenance"), prov)
+    print(f"showing {path.name} as recorded, " + (
+        f"made for other inputs than the current ones: {_one_line(changes)}" if changes
+        else "made for the current parameters and input files"))
+    return stored
+
+
 def reuse_results(path: str | Path, prov: Mapping[str, Any], reuse: bool = True) -> Any:
     """The results stored at ``path`` when ``reuse`` and their ``provenance`` equals ``prov``;
     otherwise ``None``, after printing one line that says why they are recomputed."""
@@ -155,7 +178,7 @@ def reuse_results(path: str | Path, prov: Mapping[str, Any], reuse: bool = True)
     stored = read_json(path)
     changes = provenance_changes(stored.get("provenance"), prov)
     if changes:
-        print(f"recomputing {path.name}: " + "; ".join(changes))
+        print(f"recomputing {path.name}: " + _one_line(changes))
         return None
     print(f"re-using {path} (its parameters and input files match)")
     return stored

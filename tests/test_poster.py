@@ -56,7 +56,7 @@ def root(tmp_path):
     for K, acc, spikes in ((4, 0.9, 0.45), (2, 0.8, 0.3), (3, 0.78, 0.4)):   # (3: dominated)
         rows.append({**_fs_row(f"resnet20_relu_ft_K{K}_binary_K{K}_lam0.2_sm", f"binary_K{K}",
                                "binary", K, acc, spikes), "finetuned": True,
-                     "parent": "resnet20_relu"})
+                     "parent": "resnet20_relu", "activation": "relu"})
     rows += [{"model": "resnet20_relu", "method": "rate", "code": "rate_max_constant",
               "family": "rate", "K": None, "T": T, "input_mode": "constant",
               "ann_accuracy": 0.91, "snn_accuracy": 0.5 + T / 1000,
@@ -365,6 +365,30 @@ def test_finetuning_panel_draws_both_groups_and_their_pareto_fronts(root):
     latency = [line for line in ax_latency.get_lines() if line.get_label() ==
                "fine-tuned: Pareto front"][0]
     assert list(latency.get_xdata()) == [38, 76]           # 19 layers x K
+    ann = {line.get_label(): line.get_ydata()[0] for line in ax_spikes.get_lines()
+           if "ANN" in line.get_label()}
+    assert ann == {"ANN": pytest.approx(91.0)}             # one parent: one ANN line
+    plt.close(fig)
+
+
+def test_finetuning_panel_marks_the_fine_tuned_networks_own_parent(root):
+    """Fine-tuned from another network (the ReLU ResNet-20 of 45,000 images): its ANN is a
+    second line, and its rows are still the ReLU network's (by activation)."""
+    def reparent(d):
+        for r in d["rows"]:
+            if r.get("finetuned"):
+                r.update(parent="resnet20_relu_45k", ann_accuracy=0.899)
+
+    _edit_json(root / "data" / "results" / "cifar10.json", reparent)
+    fig = plt.figure(figsize=(12, 5))
+    poster.panel_finetuning(poster.Sources(root), fig)
+    ann = {line.get_label(): line.get_ydata()[0] for line in fig.axes[0].get_lines()
+           if "ANN" in line.get_label()}
+    assert ann == {"ANN of the post-hoc codes": pytest.approx(91.0),
+                   "ANN the fine-tuned networks start from": pytest.approx(89.9)}
+    fronts = [line for line in fig.axes[0].get_lines()
+              if line.get_label() == "fine-tuned: Pareto front"]
+    assert list(fronts[0].get_xdata()) == [0.3, 0.45]
     plt.close(fig)
 
 
@@ -398,10 +422,11 @@ def test_smooth_network_rows_pick_on_validation_and_check_the_target():
                               "Stöckl & Maass"]
     assert list(tab.code) == ["offset_silu_K8", "silu_density_K6", "sm_silu_K16"]
     # a network fine-tuned from it (test row) follows, with its own target check; its
-    # validation row and networks fine-tuned from another parent do not
+    # validation row and networks of another activation do not
     tuned = {**row("finetuned", "test", 0.2, 0.7, 0.29, "offset", 6), "finetuned": True,
-             "model": "net_silu_ft", "parent": "net_silu"}
-    rows += [tuned, {**tuned, "split": "val"}, {**tuned, "parent": "net_relu"}]
+             "model": "net_silu_ft", "parent": "net_silu", "activation": "silu"}
+    rows += [tuned, {**tuned, "split": "val"},
+             {**tuned, "parent": "net_relu", "activation": "relu"}]
     tab = smooth_network_rows(rows, {"silu": "net_silu"})
     assert list(tab.role)[-1] == "FS-aware fine-tuned" and len(tab) == 4
     assert tab.model.iloc[-1] == "net_silu_ft" and tab.target_met.iloc[-1]
@@ -457,7 +482,8 @@ def test_smooth_section_names_the_code_within_the_energy_budget(root):
     # a network fine-tuned from it (notebook 04) is quoted after the codes
     _edit_json(root / "data" / "results" / "cifar10.json", lambda d: d["rows"].append(
         {**_fs_row("resnet20_silu_ft_K6_x", "finetuned", "offset", 6, 0.9091, 0.66),
-         "split": "test", "finetuned": True, "parent": "resnet20_silu", "energy_ratio": 0.301}))
+         "split": "test", "finetuned": True, "parent": "resnet20_silu", "activation": "silu",
+         "energy_ratio": 0.301}))
     line = smooth(poster.Sources(root)).paragraphs[0]
     assert line.endswith("(energy 0.30); fine-tuned with its FS neurons, K = 6: 90.91 % at "
                          "0.66 (energy 0.30).")
@@ -467,16 +493,26 @@ def test_smooth_section_names_the_code_within_the_energy_budget(root):
 def test_finetuned_sentences_quote_the_test_rows_of_the_validation_picks(tmp_path):
     from helpers.report.poster_story import _finetuned_sentences
 
-    def row(model, split, acc, spikes, K=4):
+    def row(model, split, acc, spikes, K=4, act="relu", parent="resnet20_relu"):
         return {"model": model, "method": "fs", "code": "finetuned", "input_mode": "analog",
                 "finetuned": True, "K": K, "split": split, "snn_accuracy": acc,
-                "mean_spikes_per_neuron": spikes, "latency_timesteps": 19 * K}
+                "mean_spikes_per_neuron": spikes, "latency_timesteps": 19 * K,
+                "activation": act, "parent": parent, "ann_accuracy": 0.9022}
     rows = [row("dense", "val", 0.95, 0.68), row("dense", "test", 0.8924, 0.676),
             row("lean", "val", 0.89, 0.47), row("lean", "test", 0.855, 0.469),
-            row("leaner", "val", 0.80, 0.40), row("leaner", "test", 0.70, 0.41)]
+            row("leaner", "val", 0.80, 0.40), row("leaner", "test", 0.70, 0.41),
+            row("sig", "val", 0.97, 0.45, act="sigmoid"), row("sig", "test", 0.9, 0.45,
+                                                             act="sigmoid")]   # not ReLU
     write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": rows})
     first, lean = _finetuned_sentences(poster.Sources(tmp_path))
-    assert "89.24 % at K = 4 (76 timesteps, 0.68 spikes per neuron)" in first
+    assert first.startswith("Trained with its FS neurons in the loop, it reaches 89.24 % at "
+                            "K = 4 (76 timesteps, 0.68 spikes per neuron).")
     assert lean.endswith("85.50 % at 0.47 spikes per neuron.")     # not the test set's best
     write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": rows[:2]})
     assert len(_finetuned_sentences(poster.Sources(tmp_path))) == 1   # none within the budget
+    # fine-tuned from another parent (the ReLU network trained on 45,000 images): named
+    twin = [{**r, "parent": "resnet20_relu_45k", "ann_accuracy": 0.899} for r in rows[:2]]
+    write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": twin})
+    (first,) = _finetuned_sentences(poster.Sources(tmp_path))
+    assert first.startswith("Trained with its FS neurons in the loop, its twin ResNet-20, ReLU, "
+                            "45,000 training images (ANN 89.90 %) reaches 89.24 % at K = 4")

@@ -117,3 +117,29 @@ def test_provenance_names_files_and_detects_every_change(tmp_path, capsys):
     assert provenance_changes(None, prov) == ["the stored file records no provenance"]
     with pytest.raises(FileNotFoundError, match="input of this result"):
         provenance({}, [root / "data" / "absent.json"], root)
+
+
+def test_recorded_results_are_shown_with_what_they_were_made_for(tmp_path, capsys):
+    """A stage that cannot run here (GeNN missing) shows its stored results as they are and
+    says in one line whether they match the current inputs; a long list of changes is cut
+    to three and a count."""
+    from helpers.results import provenance, recorded_results
+
+    root = tmp_path / "root"
+    (root / "data" / "models").mkdir(parents=True)
+    models = [root / "data" / "models" / f"m{i}.keras" for i in range(5)]
+    for m in models:
+        m.write_bytes(m.name.encode())
+    prov = provenance({"n": 5}, models[:1], root)
+    path = root / "data" / "results" / "g.json"
+    assert recorded_results(path, prov) is None
+    assert capsys.readouterr().out == f"no g.json recorded at {path}\n"
+    write_json(path, {"rows": [1], "provenance": prov})
+    assert recorded_results(path, prov)["rows"] == [1]
+    assert capsys.readouterr().out == ("showing g.json as recorded, made for the current "
+                                       "parameters and input files\n")
+    assert recorded_results(path, provenance({"n": 5}, models[1:], root))["rows"] == [1]
+    assert capsys.readouterr().out == (
+        "showing g.json as recorded, made for other inputs than the current ones: input "
+        "data/models/m0.keras no longer read; new input data/models/m1.keras; new input "
+        "data/models/m2.keras; and 2 more\n")                      # m3, m4: new

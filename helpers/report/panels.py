@@ -354,14 +354,16 @@ def _front(rows: pd.DataFrame, x: str) -> pd.DataFrame:
 def plot_finetune_pareto(posthoc: pd.DataFrame, finetuned: pd.DataFrame, ax_spikes: plt.Axes,
                          ax_latency: plt.Axes | None = None, ann_accuracy: float | None = None,
                          anchors: list[dict] | None = None,
-                         rate: pd.DataFrame | None = None) -> None:
+                         rate: pd.DataFrame | None = None,
+                         finetuned_ann_accuracy: float | None = None) -> None:
     """Accuracy (%) against mean spikes per neuron (and, on ``ax_latency``, against latency
     in timesteps), log x axes: post-hoc codes (circles) vs FS-aware fine-tuned networks
     (diamonds), coloured by code family, each group's Pareto front as a line; ``rate``: the
     rate-coded baseline rows, one grey line per configuration; ``anchors``: published points
-    ``{x, y, label}`` (spikes axis only); the ANN as a dotted line. Rows: test rows with
-    ``family``, ``K``, ``snn_accuracy`` (fraction), ``mean_spikes_per_neuron``,
-    ``latency_timesteps``."""
+    ``{x, y, label}`` (spikes axis only); the ANN as a dotted line, and the ANN the
+    fine-tuned networks started from as a dash-dotted one where that is another network
+    (``finetuned_ann_accuracy``). Rows: test rows with ``family``, ``K``, ``snn_accuracy``
+    (fraction), ``mean_spikes_per_neuron``, ``latency_timesteps``."""
     images = split_label(pd.concat([posthoc, finetuned]))
     axes = [(ax_spikes, "mean_spikes_per_neuron", "mean spikes per neuron (per image)"),
             (ax_latency, "latency_timesteps", "latency (timesteps to the read-out)")]
@@ -386,8 +388,13 @@ def plot_finetune_pareto(posthoc: pd.DataFrame, finetuned: pd.DataFrame, ax_spik
             g = g.sort_values(x)
             ax.plot(g[x], 100 * g["snn_accuracy"], marker="s", ms=4, ls="--", alpha=0.7,
                     color=FAMILY_COLORS["rate"], label=f"{code_label(code)} ({split_label(g)})")
+        two = finetuned_ann_accuracy is not None
         if ann_accuracy is not None:
-            ax.axhline(100 * ann_accuracy, color="black", ls=":", label="ANN")
+            ax.axhline(100 * ann_accuracy, color="black", ls=":",
+                       label="ANN of the post-hoc codes" if two else "ANN")
+        if two:
+            ax.axhline(100 * finetuned_ann_accuracy, color="black", ls="-.",
+                       label="ANN the fine-tuned networks start from")
         ax.set(xscale="log", xlabel=xlabel, ylabel=f"accuracy (%), {images}")
     for a, marker in zip(anchors or [], ["*", "P", "X", "^"] * 4):
         ax_spikes.plot(a["x"], a["y"], marker=marker, ms=13, color="crimson", ls="none",

@@ -136,6 +136,15 @@ def finetuned_mask(rows: pd.DataFrame) -> pd.Series:
         pd.Series(False, index=rows.index)
 
 
+def finetuned_of(rows: pd.DataFrame, activation: str) -> pd.Series:
+    """Which rows are fine-tuned networks of the ``activation`` family -- from whichever
+    parent (notebook 04 fine-tunes a ReLU network trained on 45,000 images only, not the
+    post-hoc codes' network)."""
+    if "activation" not in rows:
+        return pd.Series(False, index=rows.index)
+    return finetuned_mask(rows) & rows["activation"].eq(activation)
+
+
 def _fs_rows(src: Sources, with_finetuned: bool = False) -> pd.DataFrame:
     """The cifar10.json rows, with ``split`` (missing: "test"); the fine-tuned networks'
     rows (notebook 04) only ``with_finetuned``."""
@@ -248,7 +257,7 @@ def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, 
     rows = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"]
     out = []
     for act in ("silu", "sigmoid"):
-        tuned = [r for r in rows if r.get("finetuned") and r.get("parent") == models.get(act)
+        tuned = [r for r in rows if r.get("finetuned") and r.get("activation") == act
                  and split_of(r) == "test"]
         mine = [r for r in rows if r["model"] == models.get(act) and not r.get("finetuned")]
         val = [r for r in mine if split_of(r) == "val"]
@@ -338,7 +347,7 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
     rows = _fs_rows(src, with_finetuned=True)
     test = rows[(rows.split == "test") & (rows.method == "fs")]
     name = src.relu(test[~finetuned_mask(test)].model)
-    ft = test[finetuned_mask(test) & (test.get("parent") == name)]
+    ft = test[finetuned_of(test, "relu")]
     if ft.empty:
         raise MissingResults("cifar10.json has no fine-tuned rows of the ReLU network (run "
                              "notebooks 04 and 06)")
@@ -346,8 +355,10 @@ def panel_finetuning(src: Sources, fig: plt.Figure) -> None:
                 & ~test.family.isin(["jra_fp", "jra_fp_improved"])]    # (notebook 06 has them)
     rate = rows[(rows.method == "rate") & (rows.model == name)]
     axes = fig.subplots(1, 2)
+    parent = set(ft.parent) != {name}       # fine-tuned from another parent network
     plot_finetune_pareto(post, ft, axes[0], axes[1], ann_accuracy=post.ann_accuracy.iloc[0],
-                         anchors=CIFAR10_ANCHORS + mlgenn_anchors(src), rate=rate)
+                         anchors=CIFAR10_ANCHORS + mlgenn_anchors(src), rate=rate,
+                         finetuned_ann_accuracy=ft.ann_accuracy.iloc[0] if parent else None)
     axes[0].set_title(f"{model_label(name)}: by spikes")       # short: the two titles
     axes[1].set_title("the same networks by latency")             # share one row
 

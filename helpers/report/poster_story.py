@@ -117,10 +117,11 @@ def cifar(src: Sources) -> Section:
 
 
 def _finetuned_sentences(src: Sources) -> list[str]:
-    """The fine-tuned networks (notebook 04) at K = 4 and K = 2, chosen on validation rows."""
+    """The fine-tuned ReLU networks (notebook 04) at K = 4 and K = 2, chosen on validation
+    rows, with their parent ANN where it is not the post-hoc codes' network."""
     rows = src.result("cifar10")["rows"]
-    ft = [r for r in rows if r.get("finetuned")]
-    parts = []
+    ft = [r for r in rows if r.get("finetuned") and r.get("activation") == "relu"]
+    parts, parents = [], []
     for K in (4, 2):
         val = [r for r in ft if r["K"] == K and split_of(r) == "val"]
         pick = best_finetuned(val, None, accuracy="snn_accuracy", spikes="mean_spikes_per_neuron")
@@ -128,7 +129,11 @@ def _finetuned_sentences(src: Sources) -> list[str]:
         if test:
             parts.append(f"{_pct(test['snn_accuracy'])} at K = {K} ({test['latency_timesteps']} "
                          f"timesteps, {test['mean_spikes_per_neuron']:.2f} spikes per neuron)")
-    out = ([f"Trained with its FS neurons in the loop, it reaches {' and '.join(parts)}."]
+            parents.append((test["parent"], test["ann_accuracy"]))
+    who = "it"
+    if parents and parents[0][0] != src.network("relu"):
+        who = f"its twin {model_label(parents[0][0])} (ANN {_pct(parents[0][1])})"
+    out = ([f"Trained with its FS neurons in the loop, {who} reaches {' and '.join(parts)}."]
            if parts else [])
     val4 = [r for r in ft if r["K"] == 4 and split_of(r) == "val"]
     lean = best_finetuned(val4, HALF_SPIKE, accuracy="snn_accuracy",

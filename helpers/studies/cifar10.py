@@ -132,12 +132,13 @@ class _Models:
 
     def row_info(self, name: str) -> dict[str, Any]:
         """What a results row says about its network: ``finetuned`` and, for fine-tuned
-        networks, ``parent``, ``lam`` and ``surrogate``."""
+        networks, ``parent``, ``activation`` (the parent's: which network family the row
+        belongs to, whichever parent it was fine-tuned from), ``lam`` and ``surrogate``."""
         card = self.get(name)[3]
         if not card.get("finetuned"):
             return {"finetuned": False}
-        return {"finetuned": True, "parent": card["parent"], "lam": card["lam"],
-                "surrogate": card["surrogate"]}
+        return {"finetuned": True, "parent": card["parent"], "activation": card["activation"],
+                "lam": card["lam"], "surrogate": card["surrogate"]}
 
     def images(self, name: str, split: str):
         """Normalised ``(x, y)`` of ``split`` for model ``name``, and the ANN's accuracy."""

@@ -12,6 +12,7 @@ every FS layer, in the layer's units), which :func:`finetuned_network` hands to 
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,10 @@ def finetune_or_load(cfg: TrainConfig, data, models_dir, codes_dir, *, reuse: bo
         print(f"retraining {cfg.name}: its parent {cfg.init_from} changed (SHA-256 "
               f"{card['init_from']['sha256'][:12]}… -> {parent_sha[:12]}…)")
     data = data() if callable(data) else data
+    # Keras' global state (graphs, name counters) otherwise grows run by run in one kernel:
+    # notebook 04's ~20 runs reached 16.7 GB; the previous runs' models are not used again.
+    tf.keras.backend.clear_session()
+    gc.collect()
     run = _Run(cfg, data, codes_dir)
     return train_or_load(cfg, data, models_dir=models_dir, reuse=False, progress=progress,
                          checkpoint_dir=Path(checkpoints) / cfg.name, build=run.build,
