@@ -158,7 +158,7 @@ def test_imagenet_rows_with_and_without_split_are_the_evaluation_images(tmp_path
     assert np.isclose(h["imagenet"]["mean_spikes_per_neuron"], 1.8)
 
 
-def test_finetune_runs_key_names_epochs_spike_budget_and_distillation():
+def test_finetune_runs_key_names_epochs_spike_budget_distillation_and_trained_codes():
     from helpers.report.panels import plot_finetune_runs
 
     runs = pd.DataFrame([
@@ -166,15 +166,15 @@ def test_finetune_runs_key_names_epochs_spike_budget_and_distillation():
          "epochs": 1, "val_accuracy": 0.9, "val_spikes_per_neuron": 0.6},
         {"family": "binary", "K": 4, "lam": 1.0, "surrogate": "sm", "role": "spike budget",
          "epochs": 4, "val_accuracy": 0.8, "val_spikes_per_neuron": 0.45,
-         "spike_target": 0.47, "distill": 0.5},
+         "spike_target": 0.47, "distill": 0.5, "train_code": True},
         {"family": "binary", "K": 4, "lam": 1.0, "surrogate": "sm", "role": "spike budget",
          "epochs": 4, "val_accuracy": 0.7, "val_spikes_per_neuron": 0.44,
-         "spike_target": 0.47, "distill": 0.0}])
+         "spike_target": 0.47, "distill": 0.0, "train_code": False}])
     fig, ax = plt.subplots()
     plot_finetune_runs(runs, ax, max_spikes=0.5)
     key = [t.get_text() for t in ax.get_legend().get_texts() if t.get_text()[0].isdigit()]
     plt.close(fig)
     assert key == ["1: K = 4, λ = 1, S&M pseudo-derivative, 4 epochs, price above 0.47",
                    "2: K = 4, λ = 1, S&M pseudo-derivative, 4 epochs, price above 0.47, "
-                   "distilled (β = 0.5)",
+                   "distilled (β = 0.5), trained codes",
                    "3: K = 4, λ = 0.05, S&M pseudo-derivative"]

@@ -306,14 +306,16 @@ _ROLE_MARKERS = {"spike price": "o", "surrogate": "s", "final": "D", "longer run
 
 
 def _run_extras(r) -> str:
-    """The key's words for a run's epochs, spike target and distillation (where set)."""
+    """The key's words for a run's epochs, spike target, distillation and trained codes
+    (where set)."""
     def given(k):
         v = r.get(k)
         return v is not None and v == v                  # not missing, not NaN (a table gap)
 
     return ((f", {r['epochs']} epochs" if r.get("epochs", 1) != 1 else "")
             + (f", price above {r['spike_target']:g}" if given("spike_target") else "")
-            + (f", distilled (β = {r['distill']:g})" if given("distill") and r["distill"] else ""))
+            + (f", distilled (β = {r['distill']:g})" if given("distill") and r["distill"] else "")
+            + (", trained codes" if given("train_code") and bool(r["train_code"]) else ""))
 
 
 def plot_finetune_runs(runs: pd.DataFrame, ax: plt.Axes, max_spikes: float | None = None
