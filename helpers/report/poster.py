@@ -136,6 +136,12 @@ def finetuned_mask(rows: pd.DataFrame) -> pd.Series:
         pd.Series(False, index=rows.index)
 
 
+def is_finetuned_of(row: Mapping[str, Any], activation: str) -> bool:
+    """Whether one results row is a fine-tuned network of the ``activation`` family (the
+    rule of :func:`finetuned_of`, for a row as a mapping)."""
+    return bool(row.get("finetuned")) and row.get("activation") == activation
+
+
 def finetuned_of(rows: pd.DataFrame, activation: str) -> pd.Series:
     """Which rows are fine-tuned networks of the ``activation`` family -- from whichever
     parent (notebook 04 fine-tunes a ReLU network trained on 45,000 images only, not the
@@ -257,8 +263,7 @@ def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, 
     rows = [r for r in rows if r.get("method") == "fs" and r.get("input_mode") == "analog"]
     out = []
     for act in ("silu", "sigmoid"):
-        tuned = [r for r in rows if r.get("finetuned") and r.get("activation") == act
-                 and split_of(r) == "test"]
+        tuned = [r for r in rows if is_finetuned_of(r, act) and split_of(r) == "test"]
         mine = [r for r in rows if r["model"] == models.get(act) and not r.get("finetuned")]
         val = [r for r in mine if split_of(r) == "val"]
         pick = best_code(val)

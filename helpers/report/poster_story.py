@@ -12,7 +12,8 @@ from helpers.fs.neuron import fs_trace
 from helpers.report.panels import CIFAR10_ANCHORS
 from helpers.report.poster import (SMOOTH_TARGET, MissingResults, PosterError, Sources,
                                    _cifar_headline, _energy_headline, _genn_headline,
-                                   _imagenet_headline, _imagenet_rows, smooth_network_rows)
+                                   _imagenet_headline, _imagenet_rows, is_finetuned_of,
+                                   smooth_network_rows)
 from helpers.report.style import code_label, model_label, trained_codes
 from helpers.selection import best_finetuned, chosen_test_row, split_of
 
@@ -120,7 +121,7 @@ def _finetuned_sentences(src: Sources) -> list[str]:
     """The fine-tuned ReLU networks (notebook 04) at K = 4 and K = 2, chosen on validation
     rows, with their parent ANN where it is not the post-hoc codes' network."""
     rows = src.result("cifar10")["rows"]
-    ft = [r for r in rows if r.get("finetuned") and r.get("activation") == "relu"]
+    ft = [r for r in rows if is_finetuned_of(r, "relu")]
     parts, parents = [], []
     for K in (4, 2):
         val = [r for r in ft if r["K"] == K and split_of(r) == "val"]
