@@ -210,6 +210,9 @@ def test_fine_tuned_networks_get_display_names():
 
     coded = "resnet20_sigmoid_from_relu_ft_K4_offset_sigmoid_lam0.001_K4_lam1_sm_codes_e6_s0.6_kd0.9"
     assert trained_codes(coded) and ", trained codes, 6 epochs" in model_label(coded)
+    assert model_label(coded, brief=True) == (            # for tables: λ and trained codes
+        "ResNet-20, sigmoid (from ReLU weights), fine-tuned with offset-folded pair, K = 4 "
+        "(λ = 1, trained codes)")
     assert not trained_codes(coded.replace("_codes", "")) and not trained_codes("resnet20_relu")
 
 
@@ -508,3 +511,42 @@ def test_smooth_runs_run_each_network_then_the_budget_once_per_code_training(mon
     files = study.smooth_inputs(starts, budget_starts, tmp_path, tmp_path / "codes")
     assert [f.name for f in files] == ["silu.keras", "silu.json", "sig.keras", "sig.json",
                                        "a.json", "b.json", "c.json"]
+
+
+def test_signed_bottleneck_neurons_train_as_a_pair_of_one_code_and_convert_again():
+    """A linear bottleneck (Lite0's "project" convolutions) has signed identity neurons,
+    FS(x) - FS(-x) with one code: the trainer starts at the converted network, its
+    straight-through reference is the identity clipped at both signs, and the trained network
+    converts again to the trainer's logits."""
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((6, 6, 2))
+    y = L.ReLU(6.0)(L.Conv2D(4, 3, padding="same")(inp))
+    p = L.Conv2D(3, 1, name="project")(y)                  # no activation: signed neurons
+    y = L.ReLU(6.0)(L.Conv2D(5, 1)(p))
+    m = tf.keras.Model(inp, L.Dense(4)(L.Flatten()(y)))
+    x = np.random.default_rng(0).normal(size=(16, 6, 6, 2)).astype(np.float32)
+    b = codes.binary(6)
+    code, bottleneck = (FSCode(f"binary_{act}", act, b.h, b.T, b.d, b.x_range)
+                        for act in ("relu6", "identity"))
+    net = convert(m, {"relu6": code}, x, bottleneck_code=bottleneck)
+    trainer = fs_trainer(net, surrogate="sm")
+    np.testing.assert_allclose(trainer(x).numpy(), net.run(x)["logits"], atol=1e-5)
+    (signed,) = [i.name for i in net.layers if i.signed]    # the bottleneck's neurons
+    pair = trainer.fs_layers[signed]
+    assert [layer.signed for layer in trainer.fs_layers.values()] == [False, True, False]
+    v = np.linspace(0.0, 2.0 * pair.code.x_range[1], 41, dtype=np.float32)  # layer units
+    ref_out, ref_spikes = fs_numpy(v, pair.code)           # the positive half alone
+    for sign in (1.0, -1.0):
+        out, spikes, _ = (t.numpy() for t in pair(tf.constant(sign * v[None, :])))
+        np.testing.assert_allclose(out[0], sign * ref_out, rtol=1e-5, atol=1e-6)
+        assert spikes[0] == ref_spikes.sum() > 0
+    ste = FSTrainable(bottleneck, 1.0, surrogate="ste", signed=True)
+    top = float(np.sum(bottleneck.d))
+    np.testing.assert_allclose(_grad(ste, np.array([-2 * top, -0.3, 0.3, 2 * top])), [0, 1, 1, 0])
+    trainer.compile(tf.keras.optimizers.SGD(0.5),
+                    tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    trainer.fit(x, np.arange(16) % 4, batch_size=16, epochs=2, verbose=0)
+    model, layer_codes = finetuned_export(trainer, net)
+    again = convert(model, {"relu6": code}, x, bottleneck_code=bottleneck, layer_codes=layer_codes)
+    assert [i.signed for i in again.layers] == [i.signed for i in net.layers]
+    np.testing.assert_allclose(again.run(x)["logits"], trainer(x).numpy(), atol=1e-5)

@@ -125,6 +125,31 @@ def test_genn_matches_event_level_simulator(tmp_path, act, code_name):
     assert g.latency_timesteps == paired * net.latency_timesteps + 1  # exact read-out: +1
 
 
+def test_residual_sum_of_layers_with_their_own_codes_runs_in_genn(tmp_path):
+    """Fine-tuned networks train each layer's code: a residual sum then receives spikes
+    from layers whose d(t) are not proportional. Each such group of sources arrives in its
+    own GeNN input variable with its own d(t); GeNN still matches the event-level simulator."""
+    _genn()
+    from helpers.snn.convert import code_input_scale
+    model = _residual_net(bias=True, bn=True)
+    x_cal, x = _images(32, 3), _images(10, 4)
+    base = convert(model, {"relu": binary(6, 1.0)}, x_cal)
+    designed = FSCode.load(REPO_ROOT / "data" / "codes" / "relu_distaware_lam0_K6.json")
+    layer_codes = {info.name: info.code.with_meta(layer_scale_value=info.scale)
+                   for info in base.layers}
+    second = base.layers[1]                  # the block's inner layer: a source of the sum
+    layer_codes[second.name] = designed.scaled(
+        second.scale / code_input_scale(designed)).with_meta(layer_scale_value=second.scale)
+    ds = [layer_codes[i.name].d for i in base.layers[:2]]
+    assert not np.allclose(ds[1] / ds[1][0], ds[0] / ds[0][0])    # not proportional
+    net = convert(model, {"relu": binary(6, 1.0)}, x_cal, layer_codes=layer_codes)
+    g = mlgenn.run_fs_network(net, x, code_dir=tmp_path, progress=False)
+    s = simulate(net, x, progress=False)
+    np.testing.assert_array_equal(g.predictions, s["logits"].argmax(1))
+    np.testing.assert_allclose(g.logits, s["logits"], atol=1e-3 * np.abs(s["logits"]).max())
+    np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
+
+
 def _identity_net(n: int = 4, mix: bool = False):
     """Input(n) -> Dense(ReLU) -> Dense(identity): the read-out shows the hidden layer's code.
     The hidden weights are the identity, or with ``mix`` random positive mixtures (so hidden

@@ -185,6 +185,7 @@ def test_code_and_model_display_names():
     assert code_label("float_r2.5_K4") == "float-like, radix 2.5, K = 4"
     assert code_label("binary_K8 (mlGeNN α)") == "binary, K = 8 (mlGeNN α)"
     assert code_label("new_family_K3") == "new family, K = 3"
+    assert code_label("finetuned") == "its own trained per-layer codes"
     assert model_label("resnet20_relu_nobn") == "ResNet-20, ReLU, no BatchNorm"
     assert model_label("resnet20_silu") == "ResNet-20, SiLU"
     assert model_label("resnet20_sigmoid_from_relu") == "ResNet-20, sigmoid (from ReLU weights)"
@@ -514,5 +515,5 @@ def test_finetuned_sentences_quote_the_test_rows_of_the_validation_picks(tmp_pat
     twin = [{**r, "parent": "resnet20_relu_45k", "ann_accuracy": 0.899} for r in rows[:2]]
     write_json(tmp_path / "data" / "results" / "cifar10.json", {"rows": twin})
     (first,) = _finetuned_sentences(poster.Sources(tmp_path))
-    assert first.startswith("Trained with its FS neurons in the loop, its twin ResNet-20, ReLU, "
-                            "45,000 training images (ANN 89.90 %) reaches 89.24 % at K = 4")
+    assert first.startswith("Trained with FS neurons in the loop, the network “ResNet-20, ReLU, "
+                            "45,000 training images” (ANN 89.90 %) reaches 89.24 % at K = 4")

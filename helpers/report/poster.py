@@ -423,18 +423,18 @@ def panel_mlgenn(src: Sources, fig: plt.Figure) -> None:
             t[c] = t[c].map(f.format)
     if "backend" in t:
         t["backend"] = t["backend"].str.replace("single_threaded_cpu", "CPU")
-    for c, label in (("model", model_label), ("code", code_label)):
+    for c, label in (("model", lambda m: model_label(m, brief=True)), ("code", code_label)):
         if c in t:
             t[c] = t[c].map(label)
     t = t.rename(columns=cols)
+    fig.set_size_inches(fig.get_figwidth(), 1.2 + 0.3 * (len(t) + 1))   # 0.3 in per row
     ax = fig.subplots()
     ax.axis("off")
-    tab = ax.table(cellText=t.astype(str).values, colLabels=list(t.columns), loc="center",
-                   cellLoc="left")
+    tab = ax.table(cellText=t.astype(str).values, colLabels=list(t.columns), cellLoc="left",
+                   bbox=[0, 0, 1, 1])                  # fills the axes, under the title
     tab.auto_set_font_size(False)
     tab.set_fontsize(11)
     tab.auto_set_column_width(list(range(len(t.columns))))
-    tab.scale(1, 1.6)
     n = src.result("mlgenn").get("n_test", rows.get("n_test", pd.Series([0])).max())
     ax.set_title(f"The same networks on GeNN (mlGeNN) and in our simulators, {n} CIFAR-10 "
                  "test images")

@@ -131,11 +131,11 @@ def _finetuned_sentences(src: Sources) -> list[str]:
             parts.append(f"{_pct(test['snn_accuracy'])} at K = {K} ({test['latency_timesteps']} "
                          f"timesteps, {test['mean_spikes_per_neuron']:.2f} spikes per neuron)")
             parents.append((test["parent"], test["ann_accuracy"]))
-    who = "it"
+    who = "its FS neurons in the loop, it"
     if parents and parents[0][0] != src.network("relu"):
-        who = f"its twin {model_label(parents[0][0])} (ANN {_pct(parents[0][1])})"
-    out = ([f"Trained with its FS neurons in the loop, {who} reaches {' and '.join(parts)}."]
-           if parts else [])
+        who = (f"FS neurons in the loop, the network “{model_label(parents[0][0])}” "
+               f"(ANN {_pct(parents[0][1])})")
+    out = [f"Trained with {who} reaches {' and '.join(parts)}."] if parts else []
     val4 = [r for r in ft if r["K"] == 4 and split_of(r) == "val"]
     lean = best_finetuned(val4, HALF_SPIKE, accuracy="snn_accuracy",
                           spikes="mean_spikes_per_neuron")

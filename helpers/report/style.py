@@ -85,6 +85,7 @@ _CODE_NAMES: tuple[tuple[str, str], ...] = (
     (rf"fitted(?:_{_ACT})?", "fitted"),
     (rf"sm_{_ACT}", "Stöckl & Maass"),
     (rf"offset_{_ACT}(?:_lam(?P<lam>[^_]+))?", "offset-folded pair"),
+    (r"finetuned", "its own trained per-layer codes"),      # a fine-tuned network's (GeNN jobs)
     (r"jra_fp_K(?P<m>\d+)_E(?P<e>\d+)", "JRA floating point, {e} exponent + {m} mantissa steps"),
     (r"jra_fp_implicit_K(?P<m>\d+)_E(?P<e>\d+)", "floating point, improved, {e} exponent + {m} mantissa steps"),
 )
@@ -130,17 +131,21 @@ def trained_codes(model: str) -> bool:
     return bool(ft and ft["codes"])
 
 
-def model_label(model: str) -> str:
+def model_label(model: str, brief: bool = False) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
     ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``,
     ``"resnet20_silu_from_relu"`` -> ``"ResNet-20, SiLU (from ReLU weights)"``,
     ``"resnet20_relu_45k"`` -> ``"ResNet-20, ReLU, 45,000 training images"``, a fine-tuned network
     ``"resnet20_relu_ft_K4_binary_K4_lam0.2_sm"`` -> ``"ResNet-20, ReLU, fine-tuned with
-    binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"``; others unchanged except that
-    underscores become spaces."""
+    binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"`` (``brief``: λ and trained codes only,
+    for tables); others unchanged except that underscores become spaces."""
     ft = _FINETUNED.fullmatch(model)
     if ft:
-        extra = (", trained codes" if ft["codes"] else "") + (
+        codes = ", trained codes" if ft["codes"] else ""
+        if brief:
+            return (f"{model_label(ft['parent'])}, fine-tuned with {code_label(ft['code'])} "
+                    f"(λ = {ft['lam']}{codes})")
+        extra = codes + (
             f", {ft['epochs']} epochs" if ft["epochs"] else "") + (
             f", price above {ft['target']} spikes/neuron" if ft["target"] else "") + (
             f", distilled from the ANN (β = {ft['kd']})" if ft["kd"] else "")

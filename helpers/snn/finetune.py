@@ -50,12 +50,16 @@ class FSTrainable(tf.keras.layers.Layer):
     ``scale`` = α_l (1.0 for SiLU / sigmoid). The layer keeps the code in α-units
     (``code / α``) and ``log α``; its output is ``α · FS_code/α(x / α)``. An offset-folded
     code (:class:`~helpers.fs.neuron.OffsetCode`) is a pair: ``o + FS⁺(x) − FS⁻(−x)``, both
-    halves' h, T, d trainable alike, their spikes counted together. Returns ``[output,
-    spikes per image (N,), zeros (N,)]`` like :class:`helpers.snn.network.FSActivation`.
+    halves' h, T, d trainable alike, their spikes counted together. ``signed`` (the
+    converted layer's :attr:`~helpers.snn.network.FSLayerInfo.signed`: the signed identity
+    neurons of a linear bottleneck) is a pair with one code for x and -x,
+    ``FS(x) - FS(-x)``, both halves sharing h, T, d. Returns ``[output, spikes per image
+    (N,), zeros (N,)]`` like :class:`helpers.snn.network.FSActivation`.
     """
 
     def __init__(self, code: FSCode, scale: float, surrogate: str = "sm",
-                 train_code: bool = False, train_scale: bool = True, **kwargs):
+                 train_code: bool = False, train_scale: bool = True, signed: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
@@ -69,6 +73,7 @@ class FSTrainable(tf.keras.layers.Layer):
                                          trainable=train_scale and self.rescaled)
         self.h, self.T, self.d = self._code_weights(unit, "", train_code)
         self.paired = isinstance(code, OffsetCode)
+        self.signed = signed and not self.paired     # x and -x with the same code
         if self.paired:
             self.hN, self.TN, self.dN = self._code_weights(unit.negative, "N", train_code)
 
@@ -81,7 +86,8 @@ class FSTrainable(tf.keras.layers.Layer):
     def _straight_through(self, xs):
         """What the backward pass sees instead of the FS layer (α-units)."""
         if self.rescaled:
-            return tf.clip_by_value(xs, 0.0, tf.reduce_sum(tf.nn.relu(self.d)))
+            top = tf.reduce_sum(tf.nn.relu(self.d))
+            return tf.clip_by_value(xs, -top if self.signed else 0.0, top)
         return TF_ACTIVATIONS[self.code.activation](xs)
 
     def call(self, x):
@@ -91,6 +97,9 @@ class FSTrainable(tf.keras.layers.Layer):
         if self.paired:
             out_n, z_n = fs_tf(-xs, self.hN, self.TN, self.dN)
             out, z = self.code.offset + out - out_n, z + z_n
+        elif self.signed:
+            out_n, z_n = fs_tf(-xs, self.h, self.T, self.d)
+            out, z = out - out_n, z + z_n
         if self.surrogate == "ste":
             ref = self._straight_through(xs)
             out = ref + tf.stop_gradient(out - ref)
@@ -205,7 +214,8 @@ def fs_trainer(net: FSNetwork, *, surrogate: str = "sm", train_code: bool = Fals
         raise ValueError("FS-aware fine-tuning supports input_mode='analog' (the image drives "
                          "the first layer); convert with input_mode='analog'")
     layers = {info.name: FSTrainable(info.code, info.scale if info.scale > 0 else 1.0,
-                                     surrogate, train_code, train_scale, name=f"fs_{info.name}")
+                                     surrogate, train_code, train_scale, info.signed,
+                                     name=f"fs_{info.name}")
               for info in net.layers}
     model, _ = build_model(net.graph, output_name(net.graph), net.folded, "fs", layers)
     return FSTrainer(model, layers, sum(info.n_neurons for info in net.layers), lam, **budget)

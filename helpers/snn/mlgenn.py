@@ -171,26 +171,38 @@ def _source_d(neuron) -> np.ndarray:
     raise TypeError(f"population of {type(neuron).__name__} cannot drive FS neurons")
 
 
-def align_sources(network) -> None:
-    """Give every FS neuron/read-out the d of its sources (indexed by arrival step); when
-    sources' d differ by a constant factor, fold the factor into their weights."""
+def _ratio(d: np.ndarray, ref: np.ndarray) -> float | None:
+    """r with d = r · ref (float32 rounding aside), or None if d is not proportional to ref."""
+    ref = ref.astype(np.float64)
+    r = float(np.dot(d, ref) / np.dot(ref, ref))
+    return r if np.allclose(d, r * ref, rtol=1e-5, atol=1e-9 * np.abs(ref).max()) else None
+
+
+def align_sources(network) -> dict[Any, str]:
+    """Give every FS neuron/read-out the d of its sources (indexed by arrival step). Sources
+    whose d differ by a constant factor form one group (the factor folded into their
+    weights); each further group (a residual sum of layers with their own trained codes)
+    arrives in its own input variable with its own d. Returns the connections that do not
+    target ``Isyn``, with the input variable each targets (set by :func:`_compile`)."""
     m = _models()
+    targets = {}
     for pop in network.populations:
         conns = [c() for c in pop.incoming_connections]
         if not conns or not isinstance(pop.neuron, (m.FSNeuron, m.FSReadout)):
             continue
-        ds = [_source_d(c.source().neuron) for c in conns]
-        ref = ds[0].astype(np.float64)
-        for c, d in zip(conns[1:], ds[1:]):
-            r = float(np.dot(d, ref) / np.dot(ref, ref))
-            if not np.allclose(d, r * ref, rtol=1e-5, atol=1e-9 * np.abs(ref).max()):
-                raise ValueError(
-                    f"population {pop.name!r} receives spikes from {conns[0].source().name!r} "
-                    f"and {c.source().name!r}, whose codes' output weights d(t) are not "
-                    "proportional; GeNN FS neurons need one d(t) shape per target layer")
+        groups: list[np.ndarray] = []                      # each group's reference d
+        for c in conns:
+            d = _source_d(c.source().neuron)
+            found = [(i, r) for i, ref in enumerate(groups) if (r := _ratio(d, ref)) is not None]
+            i, r = found[0] if found else (len(groups), 1.0)
+            if not found:
+                groups.append(d)
             if r != 1.0:
                 c.connectivity.weight = np.asarray(c.connectivity.weight) * np.float32(r)
-        pop.neuron.d_in = np.roll(ds[0], 1).astype(np.float32)
+            if i:
+                targets[c] = m.input_names(i)[0]
+        pop.neuron.d_in = [np.roll(d, 1).astype(np.float32) for d in groups]
+    return targets
 
 
 def _explicit_strided_convs(network) -> None:
@@ -205,15 +217,17 @@ def _explicit_strided_convs(network) -> None:
 
 def _code_network(converter, model):
     """Convert ``model`` with a :class:`~helpers.snn.mlgenn_models.CodeConverter` and give its
-    FS neurons their sources' d. Returns ``(network, inputs, outputs)``."""
+    FS neurons their sources' d. Returns ``(network, inputs, outputs, input variable of
+    each connection not targeting Isyn)``."""
     network, inputs, outputs, _ = converter.convert(model)
-    align_sources(network)
-    return network, inputs, outputs
+    return network, inputs, outputs, align_sources(network)
 
 
 # -- building and running -----------------------------------------------------------------
 def _compile(network, inputs, outputs, K: int, name: str, backend: str | None,
-             batch_size: int, code_dir: str | Path | None):
+             batch_size: int, code_dir: str | Path | None, target_vars=None):
+    """Compile and build ``network``; ``target_vars``: the input variable of each connection
+    that does not target Isyn (:func:`align_sources`)."""
     backend = backend or default_backend()
     code_dir = Path(code_dir or BUILD_DIR / "genn")
     code_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +236,8 @@ def _compile(network, inputs, outputs, K: int, name: str, backend: str | None,
         _explicit_strided_convs(network)
     t0 = time.perf_counter()
     compiled = compiler.compile(network, name=name, inputs=inputs, outputs=outputs)
+    for conn, var in (target_vars or {}).items():
+        compiled.connection_populations[conn].post_target_var = var
     compiled.genn_model.build(path_to_model=str(code_dir) + "/")
     return compiled, time.perf_counter() - t0, backend
 
@@ -363,9 +379,9 @@ def run_fewspike_with_fs_neurons(model: tf.keras.Model, x_calib: np.ndarray, x: 
         elif n.readout is None:
             codes[layer.name] = binary(K, float(n.alpha), name=f"mlgenn_binary@{layer.name}")
     conv = m.CodeConverter(codes, {}, 0.0, inp, "V" if readout == "exact" else "Fx")
-    net, inputs, outputs = _code_network(conv, model)
+    net, inputs, outputs, targets = _code_network(conv, model)
     compiled, build, backend = _compile(net, inputs, outputs, K, name, backend, batch_size,
-                                        code_dir)
+                                        code_dir, targets)
     r = _drive(compiled, inputs[0], outputs[0], x, K, batch_size, readout == "exact",
                progress, build)
     return _result(r, K, backend, batch_size, path="FS neurons, mlGeNN alphas", readout=readout)
@@ -433,9 +449,9 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
     first_neuron = (m.FSPairInput if paired else m.FSInput)(codes[first])
     conv = m.CodeConverter(codes, biases, out_bias, first_neuron,
                            "V" if readout == "exact" else "Fx", paired=paired)
-    network, inputs, outputs = _code_network(conv, keras_cut)
+    network, inputs, outputs, targets = _code_network(conv, keras_cut)
     compiled, build, backend = _compile(network, inputs, outputs, steps, name, backend,
-                                        batch_size, code_dir)
+                                        batch_size, code_dir, targets)
     x0 = first_layer_input(net, x, affine=affine)
     r = _drive(compiled, inputs[0], outputs[0], x0, steps, batch_size, readout == "exact",
                progress, build)

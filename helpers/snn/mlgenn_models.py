@@ -110,33 +110,55 @@ class FSInput(FewSpikeReluInput):
                            {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32)})
 
 
-class FSNeuron(FewSpikeRelu):
-    """FS neuron with any code: own h(t), T(t); d_in(p) weights input arriving at step p
-    (the sources' d of step p-1); ``bias`` (per neuron or scalar) is added to the
-    integrated input when the window opens."""
+def input_names(i: int) -> tuple[str, str]:
+    """The input variable and d(t) array of a population's ``i``-th group of sources."""
+    return ("Isyn", "dIn") if i == 0 else (f"Isyn{i}", f"dIn{i}")
+
+
+class _WeightedInputs:
+    """What a target of FS neurons integrates: ``d_in`` holds one array per group of its
+    sources whose codes' d(t) are proportional (:func:`helpers.snn.mlgenn.align_sources`);
+    group ``i`` arrives in input variable ``Isyn``/``Isyn<i>`` and is weighted at step p
+    by ``d_in[i][p]`` (the group's d of step p-1). One group: mlGeNN's single ``Isyn``."""
+
+    d_in: list[np.ndarray] | None = None
+
+    def _inputs(self) -> tuple[dict[str, Any], str, list, dict[str, np.ndarray]]:
+        """``(model entries, sim-code line, EGP declarations, EGP values)`` of the inputs."""
+        names = [input_names(i) for i in range(len(self.d_in))]
+        extra = [(v, "scalar", 0.0) for v, _ in names[1:]]
+        line = "Fx += " + " + ".join(f"{v} * {e}[p]" for v, e in names) + ";\n"
+        return (({"additional_input_vars": extra} if extra else {}), line,
+                [(e, "scalar*") for _, e in names],
+                {e: d for (_, e), d in zip(names, self.d_in)})
+
+
+class FSNeuron(_WeightedInputs, FewSpikeRelu):
+    """FS neuron with any code: own h(t), T(t); input arriving at step p weighted by its
+    sources' d of step p-1 (:class:`_WeightedInputs`); ``bias`` (per neuron or scalar) is
+    added to the integrated input when the window opens."""
 
     def __init__(self, code: FSCode, bias, readout=None):
         super().__init__(k=code.K, alpha=1.0, readout=readout)
         self.code = code
         self.bias = bias
-        self.d_in: np.ndarray | None = None
 
     def get_model(self, population, dt, batch_size):
+        extra, line, egps, egp_vals = self._inputs()
         model = {"params": [("K", "int")],
                  "vars": [("V", "scalar"), ("Fx", "scalar"), ("Bias", "scalar"),
                           ("SpikeCount", "scalar")],
-                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*"),
-                                         ("dIn", "scalar*")],
-                 "sim_code": _STEP + "Fx += Isyn * dIn[p];\n"
+                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*")] + egps,
+                 "sim_code": _STEP + line +
                              "if (p == 0) {\n   V = Fx + Bias;\n   Fx = 0.0;\n}\n",
                  "threshold_condition_code": "V >= TArr[p]",
-                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;"}
+                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;", **extra}
         c = self.code
         return NeuronModel(model, "Fx", {"K": c.K},
                            {"V": 0.0, "Fx": 0.0, "Bias": _bias(self.bias, population),
                             "SpikeCount": 0.0},
                            {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32),
-                            "dIn": self.d_in})
+                            **egp_vals})
 
 
 # -- offset-folded pairs: two membranes that take turns -----------------------------------
@@ -194,39 +216,40 @@ class FSPairNeuron(FSNeuron):
     spike's sign and d(t) reach the target through its ``d_in`` (:func:`pair_arrays`)."""
 
     def get_model(self, population, dt, batch_size):
+        extra, line, egps, egp_vals = self._inputs()
         model = {"params": [("K", "int")],
                  "vars": [("Vp", "scalar"), ("Vn", "scalar"), ("Fx", "scalar"),
                           ("Bias", "scalar"), ("SpikeCount", "scalar")],
-                 "extra_global_params": _PAIR_EGPS + [("dIn", "scalar*")],
-                 "sim_code": _PAIR_STEP + "Fx += Isyn * dIn[p];\n"
+                 "extra_global_params": _PAIR_EGPS + egps,
+                 "sim_code": _PAIR_STEP + line +
                              "if (p == 0) {\n   Vp = Fx + Bias;\n   Vn = -Vp;\n   Fx = 0.0;\n}\n",
-                 **_PAIR_SPIKE}
+                 **_PAIR_SPIKE, **extra}
         return NeuronModel(model, "Fx", {"K": self.code.K},
                            {"Vp": 0.0, "Vn": 0.0, "Fx": 0.0,
                             "Bias": _bias(self.bias, population), "SpikeCount": 0.0},
-                           {**_pair_egps(self.code), "dIn": self.d_in})
+                           {**_pair_egps(self.code), **egp_vals})
 
 
-class FSReadout(FewSpikeRelu):
-    """Non-spiking read-out: Fx integrates d_in-weighted input; when the next window opens
-    V = Fx + bias holds the complete value (``output_var="V"``, exact) -- ``"Fx"`` reads
-    the running sum at the end of the window as mlGeNN does."""
+class FSReadout(_WeightedInputs, FewSpikeRelu):
+    """Non-spiking read-out: Fx integrates d_in-weighted input (:class:`_WeightedInputs`);
+    when the next window opens V = Fx + bias holds the complete value (``output_var="V"``,
+    exact) -- ``"Fx"`` reads the running sum at the end of the window as mlGeNN does."""
 
     def __init__(self, K: int, bias, output_var: str = "V"):
         super().__init__(k=K, alpha=1.0, readout="var")
         self.bias = bias
         self.output_var = output_var
-        self.d_in: np.ndarray | None = None
 
     def get_model(self, population, dt, batch_size):
+        extra, line, egps, egp_vals = self._inputs()
         model = {"params": [("K", "int")],
                  "vars": [("V", "scalar"), ("Fx", "scalar"), ("Bias", "scalar")],
-                 "extra_global_params": [("dIn", "scalar*")],
-                 "sim_code": _STEP + "Fx += Isyn * dIn[p];\n"
-                             "if (p == 0) {\n   V = Fx + Bias;\n   Fx = 0.0;\n}\n"}
+                 "extra_global_params": egps,
+                 "sim_code": _STEP + line +
+                             "if (p == 0) {\n   V = Fx + Bias;\n   Fx = 0.0;\n}\n", **extra}
         return NeuronModel(model, self.output_var, {"K": self.k},
                            {"V": 0.0, "Fx": 0.0, "Bias": _bias(self.bias, population)},
-                           {"dIn": self.d_in})
+                           egp_vals)
 
 
 class CodeConverter(Converter):
