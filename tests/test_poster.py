@@ -486,7 +486,7 @@ def test_smooth_section_names_the_code_within_the_energy_budget(root):
          "split": "test", "finetuned": True, "parent": "resnet20_silu", "activation": "silu",
          "energy_ratio": 0.301}))
     line = smooth(poster.Sources(root)).paragraphs[0]
-    assert line.endswith("(energy 0.30); fine-tuned with its FS neurons, K = 6: 90.91 % at "
+    assert line.endswith("(energy 0.30); FS-aware fine-tuned, K = 6: 90.91 % at "
                          "0.66 (energy 0.30).")
     assert "offset_silu" not in line                   # display names, not identifiers
 

@@ -34,8 +34,8 @@ MARGIN, GUTTER, BANNER_H = 0.9, 0.8, 5.9           # inches
 COL_W = (W - 2 * MARGIN - 2 * GUTTER) / 3
 #: Columns: (first column, columns spanned, section keys top to bottom). A spanning group
 #: starts below everything above it in the columns it spans.
-COLUMNS = ((0, 1, ("question", "neuron", "codes")), (1, 2, ("cifar",)),
-           (1, 1, ("smooth", "imagenet")), (2, 1, ("genn", "energy", "conclusion", "references")))
+COLUMNS = ((0, 1, ("question", "neuron", "codes", "genn")), (1, 2, ("cifar",)),
+           (1, 1, ("smooth", "energy")), (2, 1, ("imagenet", "conclusion", "references")))
 BANNER_COLOR, HEAD_COLOR = "#0b3d62", "#0b3d62"
 PREVIEW_DPI = 40
 

@@ -179,8 +179,8 @@ def smooth(src: Sources) -> Section:
             line += (f"; Stöckl & Maass's K = {s['K']} code {_pct(s['snn_accuracy'])} at "
                      f"{s['mean_spikes_per_neuron']:.2f}")
         for _, f in g[g.role == "FS-aware fine-tuned"].iterrows():
-            codes = ", codes trained too" if trained_codes(f["model"]) else ""
-            line += (f"; fine-tuned with its FS neurons{codes}, K = {f['K']}: "
+            codes = " with trained codes" if trained_codes(f["model"]) else ""
+            line += (f"; FS-aware fine-tuned{codes}, K = {f['K']}: "
                      f"{_pct(f['snn_accuracy'])} at {f['mean_spikes_per_neuron']:.2f} "
                      f"(energy {f['energy_ratio']:.2f})")
         text.append(line + ".")
@@ -272,8 +272,8 @@ def conclusion(src: Sources) -> Section:
 
 #: The story in reading order: (key, section builder).
 SECTIONS: tuple[tuple[str, Callable[[Sources], Section]], ...] = (
-    ("question", question), ("neuron", neuron), ("codes", codes), ("cifar", cifar),
-    ("smooth", smooth), ("imagenet", imagenet), ("genn", genn), ("energy", energy),
+    ("question", question), ("neuron", neuron), ("codes", codes), ("genn", genn),
+    ("cifar", cifar), ("smooth", smooth), ("energy", energy), ("imagenet", imagenet),
     ("conclusion", conclusion))
 
 
