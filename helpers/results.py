@@ -165,6 +165,13 @@ def recorded_results(path: str | Path, prov: Mapping[str, Any]) -> Any:
     return stored
 
 
+def results_match(path: str | Path, prov: Mapping[str, Any]) -> bool:
+    """Whether results are stored at ``path`` with provenance ``prov`` (silently; a stage
+    that cannot run here needs to know before it says so)."""
+    path = Path(path)
+    return path.is_file() and not provenance_changes(read_json(path).get("provenance"), prov)
+
+
 def reuse_results(path: str | Path, prov: Mapping[str, Any], reuse: bool = True) -> Any:
     """The results stored at ``path`` when ``reuse`` and their ``provenance`` equals ``prov``;
     otherwise ``None``, after printing one line that says why they are recomputed."""

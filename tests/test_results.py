@@ -123,7 +123,7 @@ def test_recorded_results_are_shown_with_what_they_were_made_for(tmp_path, capsy
     """A stage that cannot run here (GeNN missing) shows its stored results as they are and
     says in one line whether they match the current inputs; a long list of changes is cut
     to three and a count."""
-    from helpers.results import provenance, recorded_results
+    from helpers.results import provenance, recorded_results, results_match
 
     root = tmp_path / "root"
     (root / "data" / "models").mkdir(parents=True)
@@ -132,9 +132,11 @@ def test_recorded_results_are_shown_with_what_they_were_made_for(tmp_path, capsy
         m.write_bytes(m.name.encode())
     prov = provenance({"n": 5}, models[:1], root)
     path = root / "data" / "results" / "g.json"
-    assert recorded_results(path, prov) is None
+    assert recorded_results(path, prov) is None and not results_match(path, prov)
     assert capsys.readouterr().out == f"no g.json recorded at {path}\n"
     write_json(path, {"rows": [1], "provenance": prov})
+    assert results_match(path, prov) and not results_match(path, provenance({"n": 6}, models[:1], root))
+    assert capsys.readouterr().out == ""                  # it says nothing
     assert recorded_results(path, prov)["rows"] == [1]
     assert capsys.readouterr().out == ("showing g.json as recorded, made for the current "
                                        "parameters and input files\n")
