@@ -355,6 +355,40 @@ def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
         sample_parts(15, 10, 5)
 
 
+def test_the_headline_network_is_rebuilt_exactly_and_runs_in_genn(tmp_path, monkeypatch):
+    """Notebook 07's GeNN section: the headline recipe, designed again with the study's seed,
+    is the network the study measured (same top-1 and spikes on the evaluation part); GeNN
+    runs it (ReLU6, signed bottleneck pairs) with the event-level simulator's predictions."""
+    from helpers.snn import mlgenn
+    from helpers.studies.imagenet import headline_row, lite_design_study, lite_genn_study
+
+    for mod in ("pygenn", "ml_genn", "ml_genn_tf"):
+        pytest.importorskip(mod, reason=mlgenn.missing_reason())
+    monkeypatch.setattr("helpers.snn.mlgenn.BUILD_DIR", tmp_path)
+    model = _tiny_relu6_net()
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 2, (40, 6, 6, 2)).astype(np.float32), rng.integers(0, 4, 40)
+    study = lite_design_study(model, x, y, n_calib=12, n_val=8, K_list=[4], lambdas=[0.0],
+                              per_layer_lambdas=[1e-3], jra_specs=[], fs_input_K=4, n_sim=0,
+                              batch_size=8, seed=3, bias_images=6, bias_estimator="median",
+                              model_name="tiny")
+    head = headline_row(study)
+    res = lite_genn_study(model, x, y, study, n_genn=5, batch_size=8, model_name="tiny",
+                          progress=False)
+    check = res["headline_check"]
+    assert check["n_images"] == 20 and res["code"] == head["code"]
+    assert check["snn_top1"] == check["recorded_snn_top1"]
+    assert check["mean_spikes_per_neuron"] == pytest.approx(
+        check["recorded_mean_spikes_per_neuron"], rel=1e-9)
+    genn, sim, eq = res["rows"]
+    assert genn["n_test"] == 5 and genn["reference"] == "event-level simulator"
+    assert genn["agreement_with_reference"] == 1.0 and sim["agreement_with_reference"] == 1.0
+    assert genn["disagreements"] == [] and sim["disagreements"] == []
+    assert genn["latency_timesteps"] == 2 * sim["latency_timesteps"] + 1   # bottleneck pairs
+    with pytest.raises(ValueError, match="no headline row"):
+        headline_row({"rows": [r for r in study["rows"] if r is not head]})
+
+
 def test_disagreement_with_the_ann_counts_every_changed_class():
     from helpers.studies.imagenet import lite_design_study
     from helpers.studies.rows import _disagreement

@@ -43,6 +43,24 @@ def test_conv_synapses_equal_tensorflow_convolution(stride, kernel, padding):
     np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride,kernel,padding", [(1, 3, "same"), (2, 3, "same"),
+                                                   (2, 5, "same"), (1, 3, "valid")])
+def test_depthwise_synapses_equal_tensorflow_depthwise_convolution(stride, kernel, padding):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 9, 8, 5)).astype(np.float32)
+    w = rng.normal(size=(kernel, kernel, 5, 1)).astype(np.float32)
+    ref = tf.nn.depthwise_conv2d(x, w, (1, stride, stride, 1), padding.upper()).numpy()[0]
+    pre, post, g = mlgenn.conv_synapses(x.shape[1:], ref.shape, w, (stride, stride), padding,
+                                        depthwise=True)
+    out = np.zeros(ref.size, np.float64)
+    np.add.at(out, post, g * x[0].ravel()[pre])
+    np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
+    assert len(g) <= kernel * kernel * ref.size          # one synapse per tap, none across channels
+    with pytest.raises(ValueError, match="depth multiplier 1"):
+        mlgenn.conv_synapses(x.shape[1:], ref.shape[:2] + (10,), np.repeat(w, 2, 3),
+                             (stride, stride), padding, depthwise=True)
+
+
 def test_missing_reason_agrees_with_installed_modules():
     reason = mlgenn.missing_reason()
     assert (reason is None) == HAVE_GENN
@@ -148,6 +166,60 @@ def test_residual_sum_of_layers_with_their_own_codes_runs_in_genn(tmp_path):
     np.testing.assert_array_equal(g.predictions, s["logits"].argmax(1))
     np.testing.assert_allclose(g.logits, s["logits"], atol=1e-3 * np.abs(s["logits"]).max())
     np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
+
+
+def _mbconv_net(seed: int = 0):
+    """EfficientNet-Lite's pieces: conv + BN + ReLU6, depthwise 3x3 (stride 2, then 1) + BN +
+    ReLU6, linear 1x1 projections (bottlenecks), a residual sum of two projections, a 1x1
+    expansion, a head, average pooling and a dense read-out."""
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+
+    def bn(x):
+        b = L.BatchNormalization()
+        x = b(x)
+        f = b.gamma.shape[0]
+        b.set_weights([np.random.uniform(0.5, 1.5, f), np.random.uniform(-.2, .2, f),
+                       np.random.uniform(-.2, .2, f), np.random.uniform(0.5, 2, f)])
+        return x
+
+    def relu6(x):
+        return L.ReLU(6.0)(bn(x))
+
+    inp = tf.keras.Input((8, 8, 2))
+    x = relu6(L.Conv2D(4, 3, padding="same", use_bias=False)(inp))
+    y = relu6(L.DepthwiseConv2D(3, 2, padding="same", use_bias=False)(x))
+    x = bn(L.Conv2D(3, 1, use_bias=False)(y))                         # bottleneck, 4x4x3
+    y = relu6(L.Conv2D(6, 1, use_bias=False)(x))
+    y = relu6(L.DepthwiseConv2D(3, 1, padding="same", use_bias=False)(y))
+    x = L.Add()([x, bn(L.Conv2D(3, 1, use_bias=False)(y))])           # residual bottleneck
+    x = relu6(L.Conv2D(8, 1, use_bias=False)(x))
+    return tf.keras.Model(inp, L.Dense(5)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_depthwise_convolutions_and_signed_bottlenecks_run_in_genn(tmp_path):
+    """An EfficientNet-Lite-like network, fully spiking: depthwise convolutions as explicit
+    synapses, the linear bottlenecks (one a residual sum) as signed identity neurons (pairs,
+    windows of 2K steps). GeNN matches the event-level simulator."""
+    _genn()
+    model = _mbconv_net()
+    x_cal = 3 * _images(32, 5)
+    x = 3 * _images(10, 6)
+    code = binary(6, 1.0)
+    net = convert(model, {"relu6": code}, x_cal, bottleneck_code=code)
+    signed = [i.name for i in net.layers if i.signed]
+    assert len(signed) == 2 and all(i.activation == "identity" for i in net.layers if i.signed)
+    g = mlgenn.run_fs_network(net, x, code_dir=tmp_path, progress=False)
+    s = simulate(net, x, progress=False)
+    np.testing.assert_array_equal(g.predictions, s["logits"].argmax(1))
+    np.testing.assert_allclose(g.logits, s["logits"], atol=1e-3 * np.abs(s["logits"]).max())
+    np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
+    assert g.layer_names == s["layer_names"] and s["spikes"][:, 1:].sum() > 0
+    assert g.latency_timesteps == 2 * net.latency_timesteps + 1       # pairs: 2K per layer
+    pairs = [g.layer_names.index(n) for n in signed]
+    assert g.spikes[:, pairs].min() > 0                               # the bottlenecks spike
+    keras = model.predict(x, verbose=0)                               # and carry the values
+    assert np.abs(g.logits - keras).max() < 0.2 * np.abs(keras).max()
 
 
 def _identity_net(n: int = 4, mix: bool = False):

@@ -462,6 +462,32 @@ def test_imagenet_section_reads_the_codes_chosen_per_K_and_lite2(root):
         "0.80 spikes.")
 
 
+def test_genn_section_adds_efficientnet_lite0_on_genn_when_recorded(root):
+    """The GeNN sentence counts the ImageNet images on which GeNN gave the event-level
+    simulator's class (imagenet_genn.json, notebook 07); without that file it says nothing."""
+    from helpers.report.poster_story import genn
+
+    before = genn(poster.Sources(root)).paragraphs
+    assert len(before) == 1 and "Lite0" not in before[0] and "≥ 99.4 % (1 network)" in before[0]
+    write_json(root / "data" / "results" / "imagenet_genn.json", {"rows": [
+        {"backend": "GeNN single_threaded_cpu: our FS neuron", "reference": "event-level simulator",
+         "agreement_with_reference": 0.95, "n_test": 20},
+        {"backend": "event-level simulator (NumPy/TF)", "reference": "FS-equivalent model",
+         "agreement_with_reference": 1.0, "n_test": 20}]})
+    (text,) = genn(poster.Sources(root)).paragraphs
+    assert text.startswith(before[0]) and text.endswith(
+        "So does EfficientNet-Lite0 (depthwise convolutions as explicit synapses): the "
+        "simulator's class on 19 of 20 ImageNet images.")
+    flip = {"image": 3, "explained": True}      # the one other image: a rounding flip
+    _edit_json(root / "data" / "results" / "imagenet_genn.json",
+               lambda d: d["rows"][0].update(disagreements=[flip]))
+    assert genn(poster.Sources(root)).paragraphs[0].endswith(
+        "19 of 20 ImageNet images, the others float32 rounding at near-ties.")
+    _edit_json(root / "data" / "results" / "imagenet_genn.json",
+               lambda d: d["rows"][0].update(disagreements=[{**flip, "explained": False}]))
+    assert genn(poster.Sources(root)).paragraphs[0].endswith("19 of 20 ImageNet images.")
+
+
 def test_smooth_section_names_the_code_within_the_energy_budget(root):
     """The SiLU sentence quotes the code chosen on validation images with its energy and,
     where another code keeps the target's energy budget, that code beside it."""

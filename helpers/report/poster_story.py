@@ -239,7 +239,25 @@ def genn(src: Sources) -> Section:
         text[0] += (f" Our codes on GeNN agree with our event-level simulator on ≥ "
                     f"{100 * g['agree_simulator']:.1f} % ({g['n_codes']} network"
                     f"{'s' if g['n_codes'] != 1 else ''}).")
-    return Section("On GeNN", text)
+    return Section("On GeNN", [text[0] + _lite_genn(src)])
+
+
+def _lite_genn(src: Sources) -> str:
+    """A sentence on EfficientNet-Lite0 on GeNN (imagenet_genn.json), or "" without it."""
+    try:
+        rows = src.result("imagenet_genn")["rows"]
+    except MissingResults:
+        return ""
+    g = next((r for r in rows if r["reference"] == "event-level simulator"), None)
+    if g is None:
+        return ""
+    n = g["n_test"]
+    same = round(g["agreement_with_reference"] * n)
+    flips = g.get("disagreements") or []
+    why = (", the others float32 rounding at near-ties"
+           if same < n and len(flips) == n - same and all(d["explained"] for d in flips) else "")
+    return (f" So does EfficientNet-Lite0 (depthwise convolutions as explicit synapses): the "
+            f"simulator's class on {same} of {n} ImageNet images{why}.")
 
 
 def energy(src: Sources) -> Section:

@@ -16,7 +16,9 @@ align residual branches):
   computed on the host and drives the first layer's FS neurons directly, as in
   :mod:`helpers.snn.simulate`. Offset-folded codes (a pair of FS neurons on x and −x, the
   resting value in the next layer's bias) run as one GeNN neuron with two membranes that
-  take turns in a window of 2K steps.
+  take turns in a window of 2K steps, and so do the signed identity neurons of linear
+  bottlenecks (EfficientNet-Lite); depthwise convolutions, which mlGeNN lacks, pass its
+  converter as Conv2D stand-ins and become explicit synapse lists.
 
 Both report logits, per-layer spike counts per image, latency, GeNN build time and time per
 image (:class:`GeNNRun`). ``readout="exact"`` reads the output one step later so that the last
@@ -45,10 +47,10 @@ import tensorflow as tf
 from tqdm.auto import trange
 
 from helpers.fs.codes import binary
-from helpers.fs.neuron import OffsetCode
+from helpers.fs.neuron import FSCode, OffsetCode
 from helpers.paths import BUILD_DIR
 from helpers.snn.export import folded_keras_model
-from helpers.snn.network import FSNetwork
+from helpers.snn.network import FSLayerInfo, FSNetwork
 from helpers.snn.simulate import affine_model
 
 INSTALL_HINT = ("install GeNN (github.com/genn-team/genn) and mlGeNN with ml_genn_tf "
@@ -133,27 +135,36 @@ def _binary_d(K: int, alpha: float, signed: bool) -> np.ndarray:
     return (scale * 2.0 ** (K - 1 - np.arange(K))).astype(np.float32)
 
 
-def conv_synapses(in_shape, out_shape, kernel: np.ndarray, strides, padding: str):
+def conv_synapses(in_shape, out_shape, kernel: np.ndarray, strides, padding: str,
+                  depthwise: bool = False):
     """Synapses of a 2-D convolution between HWC-flattened populations, with TensorFlow's
     padding: ``(pre_index, post_index, weight)`` arrays, one entry per kernel tap that lands
-    inside the input. ``kernel``: ``(kh, kw, cin, cout)``."""
+    inside the input. ``kernel``: ``(kh, kw, cin, cout)``; with ``depthwise``
+    ``(kh, kw, C, 1)``: channel c of the input feeds channel c of the output only."""
     ih, iw, ic = in_shape
     oh, ow, oc = out_shape
     kh, kw = kernel.shape[:2]
     sh, sw = strides
+    if depthwise and (kernel.shape[2:] != (ic, 1) or oc != ic):
+        raise ValueError(f"depthwise kernel {kernel.shape} between {tuple(in_shape)} and "
+                         f"{tuple(out_shape)}: depth multiplier 1 only")
     if str(padding).lower() == "same":
         ph = max((oh - 1) * sh + kh - ih, 0) // 2
         pw = max((ow - 1) * sw + kw - iw, 0) // 2
     else:
         ph = pw = 0
-    oy, ox, ky, kx, ci, co = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(kh),
-                                         np.arange(kw), np.arange(ic), np.arange(oc),
-                                         indexing="ij", sparse=False)
+    axes = [np.arange(n, dtype=np.int64) for n in (oh, ow, kh, kw, ic)]
+    if depthwise:
+        oy, ox, ky, kx, ci = np.meshgrid(*axes, indexing="ij")
+        co, k_out = ci, np.zeros_like(ci)
+    else:
+        oy, ox, ky, kx, ci, co = np.meshgrid(*axes, np.arange(oc), indexing="ij")
+        k_out = co
     iy, ix = oy * sh + ky - ph, ox * sw + kx - pw
     ok = (iy >= 0) & (iy < ih) & (ix >= 0) & (ix < iw)
     pre = ((iy * iw + ix) * ic + ci)[ok]
     post = ((oy * ow + ox) * oc + co)[ok]
-    w = kernel[ky[ok], kx[ok], ci[ok], co[ok]].astype(np.float32)
+    w = kernel[ky[ok], kx[ok], ci[ok], k_out[ok]].astype(np.float32)
     return pre.astype(np.uint32), post.astype(np.uint32), w
 
 
@@ -205,6 +216,18 @@ def align_sources(network) -> dict[Any, str]:
     return targets
 
 
+def explicit_depthwise(network) -> None:
+    """Replace the depthwise convolutions that mlGeNN's converter carried as Conv2D
+    connections (:class:`~helpers.snn.mlgenn_models.DepthwiseKernel` weights) by explicit
+    sparse synapses."""
+    m = _models()
+    for conn in m.depthwise_convs(network):
+        c = conn.connectivity
+        pre, post, w = conv_synapses(conn.source().shape, c.output_shape, c.weight.kernel,
+                                     c.conv_strides, c.conv_padding.value, depthwise=True)
+        conn.connectivity = m.ExplicitConv2D(pre, post, w)
+
+
 def _explicit_strided_convs(network) -> None:
     """Replace strided Conv2D connections by explicit sparse synapses (CPU backends)."""
     m = _models()
@@ -216,10 +239,14 @@ def _explicit_strided_convs(network) -> None:
 
 
 def _code_network(converter, model):
-    """Convert ``model`` with a :class:`~helpers.snn.mlgenn_models.CodeConverter` and give its
-    FS neurons their sources' d. Returns ``(network, inputs, outputs, input variable of
-    each connection not targeting Isyn)``."""
+    """Convert ``model`` with a :class:`~helpers.snn.mlgenn_models.CodeConverter` (depthwise
+    convolutions as explicit synapses) and give its FS neurons their sources' d. Returns
+    ``(network, inputs, outputs, input variable of each connection not targeting Isyn)``."""
+    m = _models()
+    if any(isinstance(layer, tf.keras.layers.DepthwiseConv2D) for layer in model.layers):
+        model = m.with_depthwise_stand_ins(model)
     network, inputs, outputs, _ = converter.convert(model)
+    explicit_depthwise(network)
     return network, inputs, outputs, align_sources(network)
 
 
@@ -428,22 +455,34 @@ def _shared_K(net: FSNetwork) -> int:
     return Ks.pop()
 
 
+def _genn_code(info: FSLayerInfo) -> FSCode:
+    """The code of a layer's GeNN neurons: signed identity neurons (a pair on x and −x with
+    one code, as in linear bottlenecks) as an offset-folded code with offset 0 whose negative
+    half is that same code (:func:`~helpers.snn.mlgenn_models.pair_arrays`)."""
+    c = info.code
+    if not info.signed or isinstance(c, OffsetCode):
+        return c
+    return OffsetCode(c.name, c.activation, c.h, c.T, c.d, c.x_range,
+                      {**c.meta, "negative": c.to_dict(), "offset": 0.0})
+
+
 def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
                    backend: str | None = None, batch_size: int = 1,
                    code_dir: str | Path | None = None, name: str = "fsnet",
                    progress: bool = True) -> GeNNRun:
     """Run a converted network (``input_mode="analog"``) in GeNN with its own codes, biases
     and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. A network with
-    offset-folded codes runs every FS layer as paired neurons
-    (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`) in windows of 2K steps: the same
-    spikes and values, twice the latency."""
+    signed FS layers (offset-folded codes, signed identity neurons of linear bottlenecks)
+    runs every FS layer as paired neurons (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`)
+    in windows of 2K steps: the same spikes and values, twice the latency. Depthwise
+    convolutions run as explicit synapses."""
     m = _models()
     K = _shared_K(net)
-    paired = any(isinstance(info.code, OffsetCode) for info in net.layers)
+    paired = any(info.signed for info in net.layers)
     steps = 2 * K if paired else K
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
-    codes = {info.name: info.code for info in net.layers}
+    codes = {info.name: _genn_code(info) for info in net.layers}
     affine = affine_model(net)
     biases, out_bias = _biases(net, affine)
     first_neuron = (m.FSPairInput if paired else m.FSInput)(codes[first])

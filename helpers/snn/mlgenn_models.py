@@ -1,7 +1,8 @@
 """GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
 and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
-converter from Keras to them, paired FS neurons for offset-folded codes, strided convolutions
-as explicit sparse synapses and the FewSpike compiler for a GeNN backend.
+converter from Keras to them, paired FS neurons for offset-folded codes and signed identity
+neurons, depthwise and strided convolutions as explicit sparse synapses and the FewSpike
+compiler for a GeNN backend.
 
 This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
 :mod:`helpers.snn.mlgenn` imports it, on first use, after checking that they are installed.
@@ -17,6 +18,7 @@ import tensorflow as tf
 from ml_genn.compilers import FewSpikeCompiler
 from ml_genn.compilers.compiler import SupportedMatrixType
 from ml_genn.connectivity import Connectivity, Conv2D
+from ml_genn.initializers import Initializer
 from ml_genn.neurons import FewSpikeRelu, FewSpikeReluInput
 from ml_genn.utils.model import NeuronModel
 from ml_genn.utils.snippet import ConnectivitySnippet
@@ -290,11 +292,74 @@ class CodeConverter(Converter):
         return FewSpikeCompiler(k=self.K, **kwargs)
 
 
+# -- depthwise convolutions (mlGeNN has no depthwise connectivity) --------------------------
+class DepthwiseKernel(Initializer):
+    """A depthwise kernel ``(kh, kw, C, 1)`` carried through mlGeNN's converter as the weight
+    of a Conv2D connection (:class:`DepthwiseAsConv2D`); replaced by explicit synapses
+    (:func:`helpers.snn.mlgenn.explicit_depthwise`) before the network is compiled."""
+
+    def __init__(self, kernel: np.ndarray):
+        self.kernel = np.asarray(kernel, np.float32)
+
+    def get_snippet(self):
+        raise NotImplementedError("a depthwise kernel must become explicit synapses "
+                                  "(helpers.snn.mlgenn.explicit_depthwise) before compiling")
+
+
+class DepthwiseAsConv2D(tf.keras.layers.Conv2D):
+    """A DepthwiseConv2D (depth multiplier 1) as mlGeNN's converter can read it: a Conv2D
+    layer (C filters, same kernel size, strides and padding) with the same output, whose
+    weight is handed over as a :class:`DepthwiseKernel`."""
+
+    def __init__(self, kernel: np.ndarray, strides, padding: str, name: str):
+        kernel = np.asarray(kernel, np.float32)
+        if kernel.ndim != 4 or kernel.shape[3] != 1:
+            raise NotImplementedError(f"layer {name!r}: depthwise kernel {kernel.shape}; the "
+                                      "GeNN backend supports depth multiplier 1 only")
+        super().__init__(kernel.shape[2], kernel.shape[:2], strides=strides, padding=padding,
+                         use_bias=False, name=name)
+        self.depthwise_kernel = kernel
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, x):
+        return tf.nn.depthwise_conv2d(x, self.depthwise_kernel, (1, *self.strides, 1),
+                                      self.padding.upper())
+
+    def get_weights(self):
+        return [DepthwiseKernel(self.depthwise_kernel)]
+
+
+def with_depthwise_stand_ins(model: tf.keras.Model) -> tf.keras.Model:
+    """A copy of ``model`` whose DepthwiseConv2D layers are :class:`DepthwiseAsConv2D` (their
+    biases are dropped: the GeNN backend adds every bias as a constant current)."""
+    def clone(layer):
+        if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+            return DepthwiseAsConv2D(layer.get_weights()[0], layer.strides, layer.padding,
+                                     layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy_ = tf.keras.models.clone_model(model, clone_function=clone)
+    for layer in copy_.layers:
+        if layer.weights and not isinstance(layer, DepthwiseAsConv2D):
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return copy_
+
+
+def depthwise_convs(network) -> list:
+    """The network's Conv2D connections that carry a :class:`DepthwiseKernel`."""
+    return [conn for conn in network.connections
+            if isinstance(conn.connectivity, Conv2D)
+            and isinstance(conn.connectivity.weight, DepthwiseKernel)]
+
+
 # -- connectivity and compiler --------------------------------------------------------------
 class ExplicitConv2D(Connectivity):
-    """A Conv2D as a sparse matrix with host-computed indices and weights (used for
-    strided convolutions on CPU backends: no Toeplitz, no procedural connectivity, and
-    GeNN 5.4's on-device sparse conv initialisation fails for merged groups)."""
+    """A Conv2D as a sparse matrix with host-computed indices and weights (depthwise
+    convolutions, and strided convolutions on CPU backends: no Toeplitz, no procedural
+    connectivity, and GeNN 5.4's on-device sparse conv initialisation fails for merged
+    groups)."""
 
     def __init__(self, pre_ind, post_ind, weight):
         super().__init__(weight, 0)
@@ -313,7 +378,8 @@ def strided_convs(network) -> list:
     """The network's connections that are Conv2D with a stride other than 1."""
     return [conn for conn in network.connections
             if isinstance(conn.connectivity, Conv2D)
-            and tuple(conn.connectivity.conv_strides) != (1, 1)]
+            and tuple(conn.connectivity.conv_strides) != (1, 1)
+            and not isinstance(conn.connectivity.weight, DepthwiseKernel)]
 
 
 def few_spike_compiler(K: int, batch_size: int, backend: str) -> FewSpikeCompiler:

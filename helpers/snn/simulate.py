@@ -421,13 +421,14 @@ def simulate(net: FSNetwork, x: np.ndarray, batch_size: int = 250,
 
 def disagreements(sim: dict[str, Any], eq: dict[str, Any], max_items: int = 20
                   ) -> list[dict[str, Any]]:
-    """The images where the simulator and the FS-equivalent model predict different classes
-    (at most ``max_items``), each with what explains it: the equivalent model's margin between
-    its top two logits, the largest logit difference between the two, the first layer whose
-    spike count differs (a neuron within float32 rounding of a threshold there flips one
-    spike; the flip moves later inputs by that spike's weight) and ``explained``: a spike
-    count differs and the logits moved enough to swap the top two (margin <= twice the
-    largest logit difference)."""
+    """The images where a simulation ``sim`` (the event-level simulator, or GeNN: logits,
+    spikes per image and layer, layer names) and its reference ``eq`` (the FS-equivalent
+    model, or the simulator) predict different classes (at most ``max_items``), each with
+    what explains it: the reference's margin between its top two logits, the largest logit
+    difference between the two, the first layer whose spike count differs (a neuron within
+    float32 rounding of a threshold there flips one spike; the flip moves later inputs by
+    that spike's weight) and ``explained``: a spike count differs and the logits moved
+    enough to swap the top two (margin <= twice the largest logit difference)."""
     out = []
     for i in np.flatnonzero(sim["logits"].argmax(1) != eq["logits"].argmax(1))[:max_items]:
         top2 = np.sort(eq["logits"][i])[-2:]

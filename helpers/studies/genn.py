@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from helpers.results import read_json, sha256_file, write_json
 from helpers.snn import mlgenn
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
-from helpers.snn.simulate import simulate
+from helpers.snn.simulate import disagreements, simulate
 from helpers.studies.cifar10 import FINETUNE_FINAL, finetuned_models, study_inputs
 from helpers.studies.finetune import final_network_at, finetuned_network
 
@@ -38,7 +39,7 @@ def _genn_row(model: str, backend: str, code: str, K: int, acc: float, agree: fl
 
 
 @dataclass
-class _Images:
+class Images:
     """One job's model, its calibration and test images (normalised as the model was
     trained) and the Keras ANN's test predictions."""
 
@@ -62,17 +63,17 @@ class _Images:
                          spikes, latency, build_s, ms, len(self.y), self.ann_acc, **extra)
 
 
-def _load_images(name: str, models_dir, data) -> _Images:
+def _load_images(name: str, models_dir, data) -> Images:
     """Model ``name`` from ``models_dir`` with ``data``'s calibration and test images
     (a :class:`helpers.data.Splits`) normalised by its card's preprocessing."""
     model = load_model(model_paths(models_dir, name)[0])
     pp = load_card(models_dir, name)["preprocessing"]
     x = normalize(data.x_test, pp["mean"], pp["std"])
-    return _Images(name, model, normalize(data.x_calib, pp["mean"], pp["std"]), x,
+    return Images(name, model, normalize(data.x_calib, pp["mean"], pp["std"]), x,
                    np.asarray(data.y_test), predictions(model, x))
 
 
-def _fewspike_rows(im: _Images, K: int, **run_kw) -> list[dict[str, Any]]:
+def _fewspike_rows(im: Images, K: int, **run_kw) -> list[dict[str, Any]]:
     """mlGeNN's own FewSpike path (binary K, mlGeNN's α; compared with the Keras ANN), the same
     network with our GeNN FS neuron (compared with mlGeNN), and with our neuron plus the exact
     read-out and signed-input normalisation (compared with the ANN)."""
@@ -112,7 +113,7 @@ def _timed(fn, *args, **kwargs) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _network(im: _Images, cname: str, codes_dir, models_dir) -> FSNetwork:
+def _network(im: Images, cname: str, codes_dir, models_dir) -> FSNetwork:
     """The job's FS network: the model converted with code ``cname`` (analog first layer),
     or, for ``cname == "finetuned"``, with the per-layer codes of its card."""
     if cname == "finetuned":
@@ -122,29 +123,31 @@ def _network(im: _Images, cname: str, codes_dir, models_dir) -> FSNetwork:
     return convert(im.model, {act: code}, im.x_cal)
 
 
-def _code_rows(im: _Images, cname: str, codes_dir, models_dir, *, progress: bool,
-               **run_kw) -> list[dict[str, Any]]:
-    """The job's network (:func:`_network`) in GeNN with our FS neurons (compared with the
-    event-level simulator), in the event-level simulator (compared with the FS-equivalent
-    model) and as the FS-equivalent model (compared with the ANN)."""
-    net = _network(im, cname, codes_dir, models_dir)
+def network_rows(im: Images, net: FSNetwork, cname: str, *, progress: bool,
+                 **run_kw) -> list[dict[str, Any]]:
+    """``net`` (``im.model`` converted with code ``cname``) on ``im.x``: in GeNN with our FS
+    neurons (compared with the event-level simulator), in the event-level simulator (compared
+    with the FS-equivalent model) and as the FS-equivalent model (compared with the ANN)."""
     code = net.code
     n_neurons = sum(info.n_neurons for info in net.layers)
-    g = mlgenn.run_fs_network(net, im.x, name=f"{im.name}_{cname}", progress=progress, **run_kw)
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", f"{im.name}_{cname}").strip("_")   # GeNN's folder
+    g = mlgenn.run_fs_network(net, im.x, name=name, progress=progress, **run_kw)
     # GeNN delivers each step's spikes: the per-step simulator is its like-for-like reference
     s, t_sim = _timed(simulate, net, im.x, progress=progress, delivery="per_step")
     e, t_eq = _timed(net.run, im.x)
     p_sim, p_eq = s["logits"].argmax(1), e["logits"].argmax(1)
     n = len(im.y)
+    g_run = {"logits": g.logits, "spikes": g.spikes, "layer_names": g.layer_names}
     return [
         im.row(f"GeNN {g.backend}: our FS neuron", cname, code.K, g.predictions,
                np.mean(g.predictions == p_sim), "event-level simulator",
                g.mean_spikes_per_neuron, g.latency_timesteps, g.build_seconds, g.ms_per_image,
-               max_abs_logit_diff_vs_simulator=float(np.abs(g.logits - s["logits"]).max())),
+               max_abs_logit_diff_vs_simulator=float(np.abs(g.logits - s["logits"]).max()),
+               disagreements=disagreements(g_run, s)),
         im.row("event-level simulator (NumPy/TF)", cname, code.K, p_sim,
                np.mean(p_sim == p_eq), "FS-equivalent model",
                s["spikes"].sum(1).mean() / n_neurons, s["latency_timesteps"], None,
-               1e3 * t_sim / n),
+               1e3 * t_sim / n, disagreements=disagreements(s, e)),
         im.row("FS-equivalent Keras model", cname, code.K, p_eq, np.mean(p_eq == im.ann_pred),
                "Keras ANN", e["spikes"].sum(1).mean() / n_neurons, net.latency_timesteps, None,
                1e3 * t_eq / n)]
@@ -200,7 +203,7 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
     (:func:`_fewspike_rows`). ``c == "finetuned"``: a fine-tuned network (notebook 04) with
     its own per-layer codes. Otherwise ``c`` is ``"binary_K<k>"`` or a code file in
     ``codes_dir``: the model converted with it (:func:`helpers.snn.convert.convert`) in GeNN,
-    in the event-level simulator and as the FS-equivalent model (:func:`_code_rows`).
+    in the event-level simulator and as the FS-equivalent model (:func:`network_rows`).
     Rows follow data/results/mlgenn.json. With ``cache_dir`` each job's rows are kept in a
     file there, keyed by what shapes them (see :func:`_cache_file`), and re-used when
     ``reuse``, so an interrupted study resumes and a new job does not recompute the others;
@@ -218,7 +221,8 @@ def mlgenn_study(jobs: list[dict[str, Any]], models_dir, codes_dir, data, *, K_b
         if job["code"] == "mlgenn":
             job_rows = _fewspike_rows(im, K_binary, **run_kw)
         else:
-            job_rows = _code_rows(im, job["code"], codes_dir, models_dir, **run_kw)
+            net = _network(im, job["code"], codes_dir, models_dir)
+            job_rows = network_rows(im, net, job["code"], **run_kw)
         if cache is not None:
             write_json(cache, {"job": job, "rows": job_rows})
         rows += job_rows

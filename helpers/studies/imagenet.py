@@ -193,21 +193,32 @@ def lite_design_study(model, x: np.ndarray, y: np.ndarray, *, n_calib: int, n_va
             "layer_sensitivity": sens, "rows": rows}
 
 
-def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *, n_calib: int,
-                 n_val: int, n_sim: int, batch_size: int, seed: int = 0,
-                 model_name: str = "efficientnet_lite2") -> dict[str, Any]:
-    """A second network with the recipe chosen on the first (``recipe``: its headline row;
-    its family, K, spike price and bias correction): the ANN check, then that recipe designed
-    anew on this network's own calibration inputs (with its bias correction, and without it)
-    and the binary code at the same K, on the evaluation part (same parts as the first
-    network), each simulated event by event on ``n_sim`` images. Nothing is chosen here."""
-    parts = sample_parts(len(y), n_calib, n_val)
-    ann, logits = _ann_check(model, x, y, batch_size, parts)
-    (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
-    ann_ev = logits[parts["eval"]].argmax(1)
-    K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
-    bias = {"bias_images": int(recipe.get("bias_images") or 0),
+def headline_row(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline row of a :func:`lite_design_study` result: the designed code chosen on the
+    validation part, on the evaluation part."""
+    for r in results["rows"]:
+        if str(r.get("chosen_on", "")).endswith("(best_code)"):
+            return r
+    raise ValueError("the study has no headline row: no designed code met the spike rule on "
+                     "the validation part. Fix: add codes with fewer spikes (spike prices, "
+                     "smaller K) to the study")
+
+
+def _recipe_bias(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A headline row's bias correction, as :class:`Candidate` fields."""
+    return {"bias_images": int(recipe.get("bias_images") or 0),
             "bias_estimator": recipe.get("bias_estimator") or "mean"}
+
+
+def recipe_candidates(model, x_cal: np.ndarray, recipe: dict[str, Any], *, seed: int = 0,
+                      batch_size: int = 16) -> tuple[list[Candidate], dict[str, float]]:
+    """``recipe`` (a headline row: its family, K, spike price and bias correction) designed
+    for ``model`` on its calibration images ``x_cal``: the binary code at that K, the
+    recipe's code without and (last) with its bias correction -- the recipe as chosen; only
+    the binary code if the family is not designed anew per network. And each FS layer's
+    sensitivity (:func:`design_candidates`)."""
+    K, lam, fam = int(recipe["K"]), recipe.get("lam"), recipe["family"]
+    bias = _recipe_bias(recipe)
     prices = {kw: [lam] if fam == f else [] for f, kw in FAMILY_PRICES.items()}
     cands, sens = design_candidates(model, x_cal, K_list=[K], jra_specs=[], **prices,
                                     seed=seed, batch_size=batch_size)
@@ -218,6 +229,22 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
         print(f"{recipe['code']} ({fam}) is not designed anew per network: binary only")
     elif bias["bias_images"]:         # the recipe as chosen, and without the correction
         keep.append(replace(found[0], **bias))
+    return keep, sens
+
+
+def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *, n_calib: int,
+                 n_val: int, n_sim: int, batch_size: int, seed: int = 0,
+                 model_name: str = "efficientnet_lite2") -> dict[str, Any]:
+    """A second network with the recipe chosen on the first (``recipe``: its headline row):
+    the ANN check, then that recipe designed anew on this network's own calibration inputs
+    (with its bias correction, and without it) and the binary code at the same K
+    (:func:`recipe_candidates`), on the evaluation part (same parts as the first network),
+    each simulated event by event on ``n_sim`` images. Nothing is chosen here."""
+    parts = sample_parts(len(y), n_calib, n_val)
+    ann, logits = _ann_check(model, x, y, batch_size, parts)
+    (x_cal, _), _, (x_ev, y_ev) = ((x[s], y[s]) for s in parts.values())
+    ann_ev = logits[parts["eval"]].argmax(1)
+    keep, sens = recipe_candidates(model, x_cal, recipe, seed=seed, batch_size=batch_size)
     rows = []
     for c in keep:
         row, net = _row(model, c, x_cal, x_ev, y_ev, split="eval", ann=ann,
@@ -226,9 +253,47 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
             row.update(verified(net, x_ev[:n_sim], y_ev[:n_sim]))
         rows.append(row)
         net.release()
-    return {"model": model_name, "ann": ann, "recipe": {"code": recipe["code"], "family": fam,
-                                                         "K": K, "lam": lam, **bias},
+    return {"model": model_name, "ann": ann,
+            "recipe": {"code": recipe["code"], "family": recipe["family"], "K": int(recipe["K"]),
+                       "lam": recipe.get("lam"), **_recipe_bias(recipe)},
             "layer_sensitivity": sens, "rows": rows}
+
+
+def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
+                    n_genn: int, batch_size: int, backend: str | None = None,
+                    model_name: str = "efficientnet_lite0", progress: bool = True
+                    ) -> dict[str, Any]:
+    """The headline network of ``lite0`` (a :func:`lite_design_study` result on the same
+    images) on GeNN. Its recipe is designed again on the calibration part with the study's
+    seed (:func:`recipe_candidates`); ``headline_check`` compares the rebuilt network's
+    FS-equivalent top-1 and spikes on all evaluation images with the recorded headline row
+    (equal: the same network). Then the first ``n_genn`` evaluation images go through GeNN
+    (our FS neurons; depthwise convolutions as explicit synapses; the bottlenecks' signed
+    identity neurons as pairs), the event-level simulator and the FS-equivalent model
+    (:func:`helpers.studies.genn.network_rows`; ``rows`` follow notebook 05's mlgenn.json)."""
+    from helpers.studies.genn import Images, network_rows
+
+    head = headline_row(lite0)
+    parts = sample_parts(len(y), lite0["n_calib"], lite0["n_val"])
+    x_cal, x_ev, y_ev = x[parts["calib"]], x[parts["eval"]], y[parts["eval"]]
+    cand = recipe_candidates(model, x_cal, head, seed=lite0["seed"],
+                             batch_size=batch_size)[0][-1]
+    net = convert_candidate(model, cand, x_cal)
+    full = net.run(x_ev, batch_size=batch_size)
+    n_neurons = sum(info.n_neurons for info in net.layers)
+    check = {"n_images": int(len(y_ev)),
+             "snn_top1": float(np.mean(full["logits"].argmax(1) == y_ev)),
+             "recorded_snn_top1": head["snn_top1"],
+             "mean_spikes_per_neuron": float(full["spikes"].sum(1).mean() / n_neurons),
+             "recorded_mean_spikes_per_neuron": head["mean_spikes_per_neuron"]}
+    ann_pred = model.predict(x_ev[:n_genn], batch_size=batch_size, verbose=0).argmax(1)
+    im = Images(model_name, model, x_cal, x_ev[:n_genn], y_ev[:n_genn], ann_pred)
+    rows = network_rows(im, net, head["code"], progress=progress, backend=backend)
+    net.release()
+    return {"model": model_name, "code": head["code"], "n_genn": int(n_genn),
+            "images": f"the first {n_genn} evaluation images (sample images "
+                      f"{parts['eval'].start}-{parts['eval'].start + n_genn - 1})",
+            "headline_check": check, "rows": rows}
 
 
 def upscaling_cost(model, imagenet_dir, *, n: int | None, size: int, larger_size: int,
@@ -260,8 +325,7 @@ def lite2_study(lite0_results: dict[str, Any], imagenet_dir, *, n_images: int | 
     from helpers.ann.efficientnet import VARIANTS, load_pretrained
     from helpers.imagenet import load_imagenet
 
-    head = next(r for r in lite0_results["rows"]
-                if str(r.get("chosen_on", "")).endswith("(best_code)"))
+    head = headline_row(lite0_results)
     size = VARIANTS[2][2]
     x, y = load_imagenet(imagenet_dir, n=n_images, class_index=class_index, size=size)
     lite2 = carried_over(load_pretrained(variant=2), x, y, head, n_calib=n_calib, n_val=n_val,
