@@ -30,35 +30,27 @@ def _genn():
 
 
 # -- no GeNN needed --------------------------------------------------------------------------
-@pytest.mark.parametrize("stride,kernel,padding", [(2, 3, "same"), (2, 1, "same"),
-                                                   (1, 3, "valid"), (3, 3, "same")])
-def test_conv_synapses_equal_tensorflow_convolution(stride, kernel, padding):
+@pytest.mark.parametrize("depthwise,stride,kernel,padding", [
+    (False, 2, 3, "same"), (False, 2, 1, "same"), (False, 1, 3, "valid"), (False, 3, 3, "same"),
+    (True, 1, 3, "same"), (True, 2, 3, "same"), (True, 2, 5, "same"), (True, 1, 3, "valid")])
+def test_conv_synapses_equal_tensorflow_convolution(depthwise, stride, kernel, padding):
+    """Plain and depthwise convolutions (channel c to channel c only) as synapse lists."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 9, 8, 3)).astype(np.float32)
-    w = rng.normal(size=(kernel, kernel, 3, 4)).astype(np.float32)
-    ref = tf.nn.conv2d(x, w, stride, padding.upper()).numpy()[0]
-    pre, post, g = mlgenn.conv_synapses(x.shape[1:], ref.shape, w, (stride, stride), padding)
+    w = rng.normal(size=(kernel, kernel, 3, 1 if depthwise else 4)).astype(np.float32)
+    conv = (tf.nn.depthwise_conv2d(x, w, (1, stride, stride, 1), padding.upper()) if depthwise
+            else tf.nn.conv2d(x, w, stride, padding.upper()))
+    ref = conv.numpy()[0]
+    pre, post, g = mlgenn.conv_synapses(x.shape[1:], ref.shape, w, (stride, stride), padding,
+                                        depthwise=depthwise)
     out = np.zeros(ref.size, np.float64)
     np.add.at(out, post, g * x[0].ravel()[pre])       # HWC-flattened, as mlGeNN lays out
     np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("stride,kernel,padding", [(1, 3, "same"), (2, 3, "same"),
-                                                   (2, 5, "same"), (1, 3, "valid")])
-def test_depthwise_synapses_equal_tensorflow_depthwise_convolution(stride, kernel, padding):
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(1, 9, 8, 5)).astype(np.float32)
-    w = rng.normal(size=(kernel, kernel, 5, 1)).astype(np.float32)
-    ref = tf.nn.depthwise_conv2d(x, w, (1, stride, stride, 1), padding.upper()).numpy()[0]
-    pre, post, g = mlgenn.conv_synapses(x.shape[1:], ref.shape, w, (stride, stride), padding,
-                                        depthwise=True)
-    out = np.zeros(ref.size, np.float64)
-    np.add.at(out, post, g * x[0].ravel()[pre])
-    np.testing.assert_allclose(out.reshape(ref.shape), ref, rtol=1e-5, atol=1e-5)
-    assert len(g) <= kernel * kernel * ref.size          # one synapse per tap, none across channels
-    with pytest.raises(ValueError, match="depth multiplier 1"):
-        mlgenn.conv_synapses(x.shape[1:], ref.shape[:2] + (10,), np.repeat(w, 2, 3),
-                             (stride, stride), padding, depthwise=True)
+    assert len(g) <= kernel * kernel * ref.size * (1 if depthwise else 3)   # taps inside only
+    if depthwise:
+        with pytest.raises(ValueError, match="depth multiplier 1"):
+            mlgenn.conv_synapses(x.shape[1:], ref.shape[:2] + (6,), np.repeat(w, 2, 3),
+                                 (stride, stride), padding, depthwise=True)
 
 
 def test_missing_reason_agrees_with_installed_modules():
