@@ -358,7 +358,8 @@ def test_carried_over_redesigns_the_chosen_recipe_on_the_second_network(recipe):
 def test_the_headline_network_is_rebuilt_exactly_and_runs_in_genn(tmp_path, monkeypatch):
     """Notebook 07's GeNN section: the headline recipe, designed again with the study's seed,
     is the network the study measured (same top-1 and spikes on the evaluation part); GeNN
-    runs it (ReLU6, signed bottleneck pairs) with the event-level simulator's predictions."""
+    runs it (ReLU6, signed bottleneck neurons side by side) with the event-level simulator's
+    predictions."""
     from helpers.snn import mlgenn
     from helpers.studies.imagenet import headline_row, lite_design_study, lite_genn_study
 
@@ -384,7 +385,7 @@ def test_the_headline_network_is_rebuilt_exactly_and_runs_in_genn(tmp_path, monk
     assert genn["n_test"] == 5 and genn["reference"] == "event-level simulator"
     assert genn["agreement_with_reference"] == 1.0 and sim["agreement_with_reference"] == 1.0
     assert genn["disagreements"] == [] and sim["disagreements"] == []
-    assert genn["latency_timesteps"] == 2 * sim["latency_timesteps"] + 1   # bottleneck pairs
+    assert genn["latency_timesteps"] == sim["latency_timesteps"] + 1   # exact read-out: +1
     with pytest.raises(ValueError, match="no headline row"):
         headline_row({"rows": [r for r in study["rows"] if r is not head]})
 

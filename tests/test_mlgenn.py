@@ -191,8 +191,9 @@ def _mbconv_net(seed: int = 0):
 
 def test_depthwise_convolutions_and_signed_bottlenecks_run_in_genn(tmp_path):
     """An EfficientNet-Lite-like network, fully spiking: depthwise convolutions as explicit
-    synapses, the linear bottlenecks (one a residual sum) as signed identity neurons (pairs,
-    windows of 2K steps). GeNN matches the event-level simulator."""
+    synapses, the linear bottlenecks (one a residual sum) as signed identity neurons side by
+    side (spikes and spike-like events, K-step windows). GeNN matches the event-level
+    simulator."""
     _genn()
     model = _mbconv_net()
     x_cal = 3 * _images(32, 5)
@@ -207,7 +208,7 @@ def test_depthwise_convolutions_and_signed_bottlenecks_run_in_genn(tmp_path):
     np.testing.assert_allclose(g.logits, s["logits"], atol=1e-3 * np.abs(s["logits"]).max())
     np.testing.assert_allclose(g.spikes, s["spikes"], rtol=0.01, atol=2)
     assert g.layer_names == s["layer_names"] and s["spikes"][:, 1:].sum() > 0
-    assert g.latency_timesteps == 2 * net.latency_timesteps + 1       # pairs: 2K per layer
+    assert g.latency_timesteps == net.latency_timesteps + 1           # pairs side by side
     pairs = [g.layer_names.index(n) for n in signed]
     assert g.spikes[:, pairs].min() > 0                               # the bottlenecks spike
     keras = model.predict(x, verbose=0)                               # and carry the values

@@ -16,9 +16,10 @@ align residual branches):
   computed on the host and drives the first layer's FS neurons directly, as in
   :mod:`helpers.snn.simulate`. Offset-folded codes (a pair of FS neurons on x and −x, the
   resting value in the next layer's bias) run as one GeNN neuron with two membranes that
-  take turns in a window of 2K steps, and so do the signed identity neurons of linear
-  bottlenecks (EfficientNet-Lite); depthwise convolutions, which mlGeNN lacks, pass its
-  converter as Conv2D stand-ins and become explicit synapse lists.
+  take turns in a window of 2K steps. The signed identity neurons of linear bottlenecks
+  (EfficientNet-Lite; one code for x and −x) run side by side in K steps: spikes for x,
+  spike-like events that the target subtracts for −x. Depthwise convolutions, which mlGeNN
+  lacks, pass its converter as Conv2D stand-ins and become explicit synapse lists.
 
 Both report logits, per-layer spike counts per image, latency, GeNN build time and time per
 image (:class:`GeNNRun`). ``readout="exact"`` reads the output one step later so that the last
@@ -471,23 +472,27 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
                    code_dir: str | Path | None = None, name: str = "fsnet",
                    progress: bool = True) -> GeNNRun:
     """Run a converted network (``input_mode="analog"``) in GeNN with its own codes, biases
-    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. A network with
-    signed FS layers (offset-folded codes, signed identity neurons of linear bottlenecks)
-    runs every FS layer as paired neurons (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`)
-    in windows of 2K steps: the same spikes and values, twice the latency. Depthwise
+    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. Signed identity
+    neurons (linear bottlenecks: a pair on x and −x with one code) run side by side
+    (:class:`~helpers.snn.mlgenn_models.FSSignedNeuron`). A network with offset-folded codes
+    (pairs whose halves have their own codes) or a signed first layer runs every FS layer as
+    neurons whose halves take turns (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`) in
+    windows of 2K steps: the same spikes and values, twice the latency. Depthwise
     convolutions run as explicit synapses."""
     m = _models()
     K = _shared_K(net)
-    paired = any(info.signed for info in net.layers)
-    steps = 2 * K if paired else K
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
-    codes = {info.name: _genn_code(info) for info in net.layers}
+    info = {i.name: i for i in net.layers}
+    paired = info[first].signed or any(isinstance(i.code, OffsetCode) for i in net.layers)
+    steps = 2 * K if paired else K
+    codes = {name: _genn_code(i) if paired else i.code for name, i in info.items()}
+    signed = frozenset() if paired else frozenset(n for n, i in info.items() if i.signed)
     affine = affine_model(net)
     biases, out_bias = _biases(net, affine)
     first_neuron = (m.FSPairInput if paired else m.FSInput)(codes[first])
     conv = m.CodeConverter(codes, biases, out_bias, first_neuron,
-                           "V" if readout == "exact" else "Fx", paired=paired)
+                           "V" if readout == "exact" else "Fx", paired=paired, signed=signed)
     network, inputs, outputs, targets = _code_network(conv, keras_cut)
     compiled, build, backend = _compile(network, inputs, outputs, steps, name, backend,
                                         batch_size, code_dir, targets)

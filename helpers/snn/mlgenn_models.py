@@ -163,6 +163,34 @@ class FSNeuron(_WeightedInputs, FewSpikeRelu):
                             **egp_vals})
 
 
+class FSSignedNeuron(FSNeuron):
+    """Signed identity neurons (a pair on x and −x with one code, as in linear bottlenecks)
+    side by side: one GeNN neuron with two membranes that step together in the K-step window.
+    The half on x sends spikes; the half on −x sends spike-like events, which mlGeNN's signed
+    weight update subtracts at the target (``negative_threshold_condition_code``). Both halves
+    share one code, so both arrive weighted by the same d(t)."""
+
+    def get_model(self, population, dt, batch_size):
+        extra, line, egps, egp_vals = self._inputs()
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("Vn", "scalar"), ("FireN", "scalar"),
+                          ("Fx", "scalar"), ("Bias", "scalar"), ("SpikeCount", "scalar")],
+                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*")] + egps,
+                 "sim_code": _STEP + line +
+                             "if (p == 0) {\n   V = Fx + Bias;\n   Vn = -V;\n   Fx = 0.0;\n}\n"
+                             "FireN = (Vn >= TArr[p]) ? 1.0 : 0.0;\n"
+                             "if (FireN > 0.5) {\n   Vn -= hArr[p];\n   SpikeCount += 1.0;\n}\n",
+                 "threshold_condition_code": "V >= TArr[p]",
+                 "negative_threshold_condition_code": "FireN > 0.5",   # see FSCompiler
+                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;", **extra}
+        c = self.code
+        return NeuronModel(model, "Fx", {"K": c.K},
+                           {"V": 0.0, "Vn": 0.0, "FireN": 0.0, "Fx": 0.0,
+                            "Bias": _bias(self.bias, population), "SpikeCount": 0.0},
+                           {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32),
+                            **egp_vals})
+
+
 # -- offset-folded pairs: two membranes that take turns -----------------------------------
 def pair_arrays(code: FSCode) -> dict[str, np.ndarray]:
     """The float32 arrays of a paired neuron (:class:`FSPairNeuron`) running ``code``:
@@ -259,14 +287,17 @@ class CodeConverter(Converter):
 
     ``codes``/``biases``: by Activation-layer name; ``output_bias``: the read-out's;
     ``input_neuron``: the input population's neuron (:class:`FSInput` or mlGeNN's);
-    ``paired``: every FS layer as a :class:`FSPairNeuron` (windows of 2K steps).
+    ``paired``: every FS layer as a :class:`FSPairNeuron` (windows of 2K steps);
+    ``signed``: layers of signed identity neurons run side by side (:class:`FSSignedNeuron`).
     The converted network's FS neurons and read-out still need their ``d_in``
     (:func:`helpers.snn.mlgenn.align_sources`)."""
 
     def __init__(self, codes: dict[str, FSCode], biases: dict[str, Any], output_bias,
-                 input_neuron, output_var: str = "V", paired: bool = False):
+                 input_neuron, output_var: str = "V", paired: bool = False,
+                 signed: frozenset[str] = frozenset()):
         self.codes, self.biases, self.output_bias = codes, biases, output_bias
         self.input_neuron, self.output_var, self.paired = input_neuron, output_var, paired
+        self.signed = signed
         self.K = next(iter(codes.values())).K * (2 if paired else 1)    # steps per window
 
     def create_input_neurons(self, pre):
@@ -279,7 +310,8 @@ class CodeConverter(Converter):
         if fused or isinstance(tf_layer, (tf.keras.layers.Activation, tf.keras.layers.ReLU)):
             if tf_layer.name not in self.codes:
                 raise ValueError(f"no FS code for layer {tf_layer.name!r}")
-            neuron = FSPairNeuron if self.paired else FSNeuron
+            neuron = (FSPairNeuron if self.paired else
+                      FSSignedNeuron if tf_layer.name in self.signed else FSNeuron)
             return neuron(self.codes[tf_layer.name], self.biases.get(tf_layer.name, 0.0))
         return None     # linear Conv2D/Dense: synapses only, no population
 
@@ -382,14 +414,28 @@ def strided_convs(network) -> list:
             and not isinstance(conn.connectivity.weight, DepthwiseKernel)]
 
 
+class FSCompiler(FewSpikeCompiler):
+    """mlGeNN's FewSpikeCompiler whose connections from :class:`FSSignedNeuron` read the
+    source's ``FireN`` (its negative half fired) through a presynaptic variable reference,
+    as GeNN 5's spike-like event conditions read presynaptic variables."""
+
+    def build_weight_update_model(self, connection, connect_snippet, compile_state):
+        wum = super().build_weight_update_model(connection, connect_snippet, compile_state)
+        if isinstance(connection.source().neuron, FSSignedNeuron):
+            # a dict of this model's own: mlGeNN's default one is shared by every model
+            wum.pre_neuron_var_refs = dict(wum.pre_neuron_var_refs)
+            wum.add_pre_neuron_var_ref("FireN", "scalar", "FireN")
+        return wum
+
+
 def few_spike_compiler(K: int, batch_size: int, backend: str) -> FewSpikeCompiler:
     """mlGeNN's pipelined FewSpike compiler for ``backend``; on CPU backends (no procedural
     connectivity) it builds Toeplitz, sparse or dense synapse matrices only."""
     # prefer_in_memory_connect=False: TOEPLITZ / procedural convolutions; GeNN 5.4's sparse
     # initialisation of merged conv groups with different kernel shapes fails to generate
     # ("Identifier '_kernel_size_2' undefined")
-    compiler = FewSpikeCompiler(k=K, batch_size=batch_size, backend=backend,
-                                prefer_in_memory_connect=False)
+    compiler = FSCompiler(k=K, batch_size=batch_size, backend=backend,
+                          prefer_in_memory_connect=False)
     if backend != "cuda":
         M = SynapseMatrixType
         compiler.supported_matrix_type = SupportedMatrixType([M.TOEPLITZ, M.SPARSE, M.DENSE])
