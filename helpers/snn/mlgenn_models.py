@@ -1,8 +1,8 @@
 """GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
 and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
-converter from Keras to them, paired FS neurons for offset-folded codes and signed identity
-neurons, depthwise and strided convolutions as explicit sparse synapses and the FewSpike
-compiler for a GeNN backend.
+converter from Keras to them, paired FS neurons for offset-folded codes, signed identity
+neurons side by side, depthwise and strided convolutions as explicit sparse synapses and the
+FewSpike compiler for a GeNN backend.
 
 This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
 :mod:`helpers.snn.mlgenn` imports it, on first use, after checking that they are installed.
@@ -321,7 +321,7 @@ class CodeConverter(Converter):
                                       "'valid' padding in AveragePooling2D")
 
     def create_compiler(self, **kwargs):
-        return FewSpikeCompiler(k=self.K, **kwargs)
+        return FSCompiler(k=self.K, **kwargs)
 
 
 # -- depthwise convolutions (mlGeNN has no depthwise connectivity) --------------------------

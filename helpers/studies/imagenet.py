@@ -278,6 +278,9 @@ def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], 
     x_cal, x_ev, y_ev = x[parts["calib"]], x[parts["eval"]], y[parts["eval"]]
     cand = recipe_candidates(model, x_cal, head, seed=lite0["seed"],
                              batch_size=batch_size)[0][-1]
+    if cand.name != head["code"]:
+        raise ValueError(f"the headline code {head['code']!r} cannot be designed again from "
+                         f"its row (got {cand.name!r}); GeNN runs designed families only")
     net = convert_candidate(model, cand, x_cal)
     full = net.run(x_ev, batch_size=batch_size)
     n_neurons = sum(info.n_neurons for info in net.layers)
