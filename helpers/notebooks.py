@@ -191,8 +191,9 @@ def publish_executed(executed: Path, dest_dir: Path = PUBLISHED_DIR, root: Path 
     """A deterministic reader's copy of an executed notebook in ``dest_dir``: no papermill or
     execution timestamps, execution counts 1, 2, ... in order (papermill's injected parameters
     cell: none), no stderr streams (log noise,
-    progress bars) or widget views, machine paths replaced (the output ``root`` -> ".", data
-    folders -> ``$CIFAR10_DIR`` / ``$IMAGENET_DIR``); written atomically."""
+    progress bars) or widget views, consecutive chunks of a stream as one output (how a
+    kernel splits a stream depends on timing), machine paths replaced (the output ``root`` ->
+    ".", data folders -> ``$CIFAR10_DIR`` / ``$IMAGENET_DIR``); written atomically."""
     from helpers.results import atomic_output
 
     nb = nbformat.read(executed, as_version=4)
@@ -215,6 +216,9 @@ def publish_executed(executed: Path, dest_dir: Path = PUBLISHED_DIR, root: Path 
                 continue
             if o.output_type == "stream":
                 o.text = _reader_text(o.text, paths)
+                if outs and outs[-1].output_type == "stream" and outs[-1].name == o.name:
+                    outs[-1].text += o.text     # one stream: its chunking depends on timing
+                    continue
             elif "data" in o:
                 o.data = {k: (_reader_text(v, paths) if isinstance(v, str) and
                               not k.startswith("image/png") else v)

@@ -649,8 +649,8 @@ def test_main_job_runs_offline_from_committed_results(tmp_path, monkeypatch):
 
 
 def test_reader_copy_is_deterministic_and_has_no_machine_paths(tmp_path, monkeypatch):
-    """publish_executed drops timestamps, stderr and widget views, numbers the cells in
-    order and hides the repository root and the data folders."""
+    """publish_executed drops timestamps, stderr and widget views, joins a stream's chunks,
+    numbers the cells in order and hides the repository root and the data folders."""
     from helpers.notebooks import publish_executed
     from helpers.paths import REPO_ROOT
 
@@ -663,6 +663,8 @@ def test_reader_copy_is_deterministic_and_has_no_machine_paths(tmp_path, monkeyp
                                         text=f"re-using {REPO_ROOT}/data/results/x.json\n"
                                              "CIFAR-10 from /somewhere/cifar-10-batches-py\n"),
                  nbformat.v4.new_output("stream", name="stderr", text="100%|##| 3/3 [00:01]\n"),
+                 nbformat.v4.new_output("stream", name="stdout", text="done"),
+                 nbformat.v4.new_output("stream", name="stdout", text="\n"),
                  nbformat.v4.new_output("display_data", data={
                      "application/vnd.jupyter.widget-view+json": {"model_id": "abc"}})]
     inj = nbformat.v4.new_code_cell("output_root = 'x'")
@@ -680,7 +682,7 @@ def test_reader_copy_is_deterministic_and_has_no_machine_paths(tmp_path, monkeyp
     out.cells = out.cells[:1] + out.cells[2:]
     assert out.cells[1].outputs == [nbformat.v4.new_output(
         "stream", name="stdout", text="re-using data/results/x.json\n"
-                                      "CIFAR-10 from $CIFAR10_DIR\n")]
+                                      "CIFAR-10 from $CIFAR10_DIR\ndone\n")]   # one stream
     assert out.cells[2].outputs[0]["data"] == {"text/plain": "<F at 0x…>"}
     assert out.cells[2].outputs[0]["execution_count"] == 2
     text = (tmp_path / "pub" / "01_x.ipynb").read_text()
