@@ -410,8 +410,7 @@ def strided_convs(network) -> list:
     """The network's connections that are Conv2D with a stride other than 1."""
     return [conn for conn in network.connections
             if isinstance(conn.connectivity, Conv2D)
-            and tuple(conn.connectivity.conv_strides) != (1, 1)
-            and not isinstance(conn.connectivity.weight, DepthwiseKernel)]
+            and tuple(conn.connectivity.conv_strides) != (1, 1)]
 
 
 class FSCompiler(FewSpikeCompiler):

@@ -269,7 +269,7 @@ def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], 
     FS-equivalent top-1 and spikes on all evaluation images with the recorded headline row
     (equal: the same network). Then the first ``n_genn`` evaluation images go through GeNN
     (our FS neurons; depthwise convolutions as explicit synapses; the bottlenecks' signed
-    identity neurons as pairs), the event-level simulator and the FS-equivalent model
+    identity neurons side by side), the event-level simulator and the FS-equivalent model
     (:func:`helpers.studies.genn.network_rows`; ``rows`` follow notebook 05's mlgenn.json)."""
     from helpers.studies.genn import Images, network_rows
 
