@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
@@ -33,6 +36,24 @@ def test_set_seed_repeats_numpy_and_tensorflow():
     np.testing.assert_array_equal(a[1], b[1])
     set_seed(7)
     assert not np.array_equal(np.random.rand(3), a[0])
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                          text=True, cwd=REPO_ROOT, timeout=300)
+
+
+def test_set_seed_runs_tensorflow_one_op_at_a_time_or_says_it_cannot():
+    get = "tf.config.threading.get_inter_op_parallelism_threads()"
+    first = _python("import tensorflow as tf\nfrom helpers.seeding import set_seed\n"
+                    f"set_seed()\nprint({get})")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[-1] == "1"
+    late = _python("import tensorflow as tf\nfrom helpers.seeding import set_seed\n"
+                   f"tf.constant(1.0) + 1.0\nset_seed()\nprint({get})")
+    assert late.returncode == 0, late.stderr
+    assert late.stdout.split()[-1] == "0"
+    assert "call helpers.seeding.set_seed before any TensorFlow work" in late.stderr
 
 
 def test_savefig_writes_png_300dpi_and_pdf(tmp_path):

@@ -14,12 +14,15 @@ align residual branches):
   GeNN extra global parameters of K values, indexed by the step within the window (d belongs
   to the source layer but is applied where its spikes arrive). The analog first layer is
   computed on the host and drives the first layer's FS neurons directly, as in
-  :mod:`helpers.snn.simulate`. Offset-folded codes (a pair of FS neurons on x and −x, the
-  resting value in the next layer's bias) run as one GeNN neuron with two membranes that
-  take turns in a window of 2K steps. The signed identity neurons of linear bottlenecks
-  (EfficientNet-Lite; one code for x and −x) run side by side in K steps: spikes for x,
-  spike-like events that the target subtracts for −x. Depthwise convolutions, which mlGeNN
-  lacks, pass its converter as Conv2D stand-ins and become explicit synapse lists.
+  :mod:`helpers.snn.simulate`. Signed neurons -- offset-folded codes (a pair of FS neurons
+  on x and −x with their own codes, the resting value in the next layer's bias) and the
+  signed identity neurons of linear bottlenecks (EfficientNet-Lite; one code for x and −x)
+  -- run side by side in K steps as one GeNN neuron with two membranes: spikes for x,
+  spike-like events that the target subtracts for −x, each weighted by the −x half's d(t)
+  over the x half's. A pair with no such ratio (its −x half sends where the x half's d is
+  0) makes its network's halves take turns in windows of 2K steps. Depthwise convolutions,
+  which mlGeNN lacks, pass its converter as Conv2D stand-ins and become explicit synapse
+  lists.
 
 Both report logits, per-layer spike counts per image, latency, GeNN build time and time per
 image (:class:`GeNNRun`). ``readout="exact"`` reads the output one step later so that the last
@@ -174,6 +177,8 @@ def _source_d(neuron) -> np.ndarray:
     m = _models()
     if isinstance(neuron, (m.FSPairInput, m.FSPairNeuron)):
         return m.pair_arrays(neuron.code)["d"]
+    if isinstance(neuron, (m.FSSignedInput, m.FSSignedNeuron)):
+        return m.signed_arrays(neuron.code)["d"]
     if isinstance(neuron, (m.FSInput, m.FSNeuron)):
         return neuron.code.d.astype(np.float32)
     if isinstance(neuron, m.FewSpikeReluInput):
@@ -472,25 +477,28 @@ def run_fs_network(net: FSNetwork, x: np.ndarray, *, readout: str = "exact",
                    code_dir: str | Path | None = None, name: str = "fsnet",
                    progress: bool = True) -> GeNNRun:
     """Run a converted network (``input_mode="analog"``) in GeNN with its own codes, biases
-    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. Signed identity
-    neurons (linear bottlenecks: a pair on x and −x with one code) run side by side
-    (:class:`~helpers.snn.mlgenn_models.FSSignedNeuron`). A network with offset-folded codes
-    (pairs whose halves have their own codes) or a signed first layer runs every FS layer as
-    neurons whose halves take turns (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`) in
-    windows of 2K steps: the same spikes and values, twice the latency. Depthwise
-    convolutions run as explicit synapses."""
+    and folded BatchNorm, on normalised images ``x`` ``(N, H, W, C)``. Signed neurons --
+    offset-folded pairs and the signed identity neurons of linear bottlenecks -- run side by
+    side (:class:`~helpers.snn.mlgenn_models.FSSignedNeuron`) in K-step windows; if one
+    pair cannot (:func:`~helpers.snn.mlgenn_models.signed_arrays` is None), every FS layer
+    runs as neurons whose halves take turns
+    (:class:`~helpers.snn.mlgenn_models.FSPairNeuron`) in windows of 2K steps: the same
+    spikes and values, twice the latency. Depthwise convolutions run as explicit synapses."""
     m = _models()
     K = _shared_K(net)
     keras_cut = folded_keras_model(net, start="first_fs")
     first = keras_cut.input_names[0]
     info = {i.name: i for i in net.layers}
-    paired = info[first].signed or any(isinstance(i.code, OffsetCode) for i in net.layers)
+    signed = frozenset(n for n, i in info.items() if i.signed)
+    paired = any(m.signed_arrays(info[n].code) is None for n in signed)
     steps = 2 * K if paired else K
     codes = {name: _genn_code(i) if paired else i.code for name, i in info.items()}
-    signed = frozenset() if paired else frozenset(n for n, i in info.items() if i.signed)
+    if paired:
+        first_neuron, signed = m.FSPairInput(codes[first]), frozenset()
+    else:
+        first_neuron = (m.FSSignedInput if first in signed else m.FSInput)(codes[first])
     affine = affine_model(net)
     biases, out_bias = _biases(net, affine)
-    first_neuron = (m.FSPairInput if paired else m.FSInput)(codes[first])
     conv = m.CodeConverter(codes, biases, out_bias, first_neuron,
                            "V" if readout == "exact" else "Fx", paired=paired, signed=signed)
     network, inputs, outputs, targets = _code_network(conv, keras_cut)

@@ -1,8 +1,8 @@
 """GeNN / mlGeNN classes of the GeNN backend :mod:`helpers.snn.mlgenn`: mlGeNN's FewSpike neurons
 and converter with spike counters, FS neurons with any code, the non-spiking read-out, the
-converter from Keras to them, paired FS neurons for offset-folded codes, signed identity
-neurons side by side, depthwise and strided convolutions as explicit sparse synapses and the
-FewSpike compiler for a GeNN backend.
+converter from Keras to them, signed neurons side by side (offset-folded pairs, signed
+identity neurons) or taking turns, depthwise and strided convolutions as explicit sparse
+synapses and the FewSpike compiler for a GeNN backend.
 
 This module imports pygenn, ml_genn and ml_genn_tf (not on PyPI) when it is imported; only
 :mod:`helpers.snn.mlgenn` imports it, on first use, after checking that they are installed.
@@ -163,32 +163,89 @@ class FSNeuron(_WeightedInputs, FewSpikeRelu):
                             **egp_vals})
 
 
+def _half(code: FSCode, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(h, T, d)`` of ``code`` as float32 arrays of K steps (padded with steps that never
+    fire: T = float32 max, h = d = 0)."""
+    pad = K - len(code.h)
+    never = np.finfo(np.float32).max
+    return (np.pad(np.asarray(code.h, np.float32), (0, pad)),
+            np.pad(np.asarray(code.T, np.float32), (0, pad), constant_values=never),
+            np.pad(np.asarray(code.d, np.float32), (0, pad)))
+
+
+def signed_arrays(code: FSCode) -> dict[str, np.ndarray] | None:
+    """The float32 arrays (K,) of signed neurons side by side (:class:`FSSignedNeuron`)
+    running ``code``: ``hArr, TArr, d`` of the half on x; ``hN, TN`` of the half on −x (an
+    :class:`OffsetCode`'s negative half, else ``code`` again: signed identity neurons); and
+    ``RN``, the negative half's d over the positive half's, step by step. Targets weight a
+    source's input by the positive half's d(t), so a negative event carries the weight −RN.
+    None if the negative half has a d where the positive half's d is 0 (no ratio: such a
+    code needs halves that take turns, :class:`FSPairNeuron`)."""
+    K = code.K
+    neg = code.negative if isinstance(code, OffsetCode) else code
+    (hP, TP, dP), (hN, TN, dN) = _half(code, K), _half(neg, K)
+    if np.any((dP == 0) & (dN != 0)):
+        return None
+    RN = np.divide(dN, dP, out=np.zeros(K, np.float32), where=dP != 0).astype(np.float32)
+    return {"hArr": hP, "TArr": TP, "d": dP, "hN": hN, "TN": TN, "RN": RN}
+
+
+#: The half on −x of :class:`FSSignedNeuron`/:class:`FSSignedInput`, one step: NegW is the
+#: weight of its event this step (0: none), read by the synapses (see FSCompiler).
+_NEGATIVE_HALF = ("const bool fireN = Vn >= TN[p];\nNegW = fireN ? RN[p] : 0.0;\n"
+                  "if (fireN) {\n   Vn -= hN[p];\n   SpikeCount += 1.0;\n}\n")
+_SIGNED = {"threshold_condition_code": "V >= TArr[p]",
+           "negative_threshold_condition_code": "NegW != 0.0",     # see FSCompiler
+           "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;"}
+_SIGNED_EGPS = [(k, "scalar*") for k in ("hArr", "TArr", "hN", "TN", "RN")]
+
+
+def _signed_egps(code: FSCode) -> dict[str, np.ndarray]:
+    arrays = signed_arrays(code)
+    if arrays is None:
+        raise ValueError(f"{code.name}: its negative half sends where the positive half's d "
+                         "is 0, so its halves cannot run side by side; run it as FSPairNeuron")
+    return {k: v for k, v in arrays.items() if k != "d"}
+
+
+class FSSignedInput(FSInput):
+    """:class:`FSInput` as signed neurons side by side (:class:`FSSignedNeuron`): the input
+    sets V; when the window opens the half on −x starts from −V."""
+
+    def get_model(self, population, dt, batch_size):
+        model = {"params": [("K", "int")],
+                 "vars": [("V", "scalar"), ("Vn", "scalar"), ("NegW", "scalar"),
+                          ("SpikeCount", "scalar")],
+                 "extra_global_params": _SIGNED_EGPS,
+                 "sim_code": _STEP + "if (p == 0) {\n   Vn = -V;\n}\n" + _NEGATIVE_HALF,
+                 **_SIGNED}
+        return NeuronModel(model, None, {"K": self.code.K},
+                           {"V": 0.0, "Vn": 0.0, "NegW": 0.0, "SpikeCount": 0.0},
+                           _signed_egps(self.code))
+
+
 class FSSignedNeuron(FSNeuron):
-    """Signed identity neurons (a pair on x and −x with one code, as in linear bottlenecks)
-    side by side: one GeNN neuron with two membranes that step together in the K-step window.
-    The half on x sends spikes; the half on −x sends spike-like events, which mlGeNN's signed
-    weight update subtracts at the target (``negative_threshold_condition_code``). Both halves
-    share one code, so both arrive weighted by the same d(t)."""
+    """Signed neurons side by side: a pair on x and −x (an offset-folded code's two halves,
+    or the linear bottlenecks' signed identity neurons with one code) as one GeNN neuron with
+    two membranes that step together in the K-step window. The half on x sends spikes; the
+    half on −x sends spike-like events, which the synapses turn into −g times the event's
+    weight RN(t) (:func:`signed_arrays`: 1 for one code), so with the target's weighting by
+    the positive half's d(t) each arrives as −g·d_N(t)."""
 
     def get_model(self, population, dt, batch_size):
         extra, line, egps, egp_vals = self._inputs()
         model = {"params": [("K", "int")],
-                 "vars": [("V", "scalar"), ("Vn", "scalar"), ("FireN", "scalar"),
+                 "vars": [("V", "scalar"), ("Vn", "scalar"), ("NegW", "scalar"),
                           ("Fx", "scalar"), ("Bias", "scalar"), ("SpikeCount", "scalar")],
-                 "extra_global_params": [("hArr", "scalar*"), ("TArr", "scalar*")] + egps,
+                 "extra_global_params": _SIGNED_EGPS + egps,
                  "sim_code": _STEP + line +
                              "if (p == 0) {\n   V = Fx + Bias;\n   Vn = -V;\n   Fx = 0.0;\n}\n"
-                             "FireN = (Vn >= TArr[p]) ? 1.0 : 0.0;\n"
-                             "if (FireN > 0.5) {\n   Vn -= hArr[p];\n   SpikeCount += 1.0;\n}\n",
-                 "threshold_condition_code": "V >= TArr[p]",
-                 "negative_threshold_condition_code": "FireN > 0.5",   # see FSCompiler
-                 "reset_code": "V -= hArr[p];\nSpikeCount += 1.0;", **extra}
-        c = self.code
-        return NeuronModel(model, "Fx", {"K": c.K},
-                           {"V": 0.0, "Vn": 0.0, "FireN": 0.0, "Fx": 0.0,
+                             + _NEGATIVE_HALF,
+                 **_SIGNED, **extra}
+        return NeuronModel(model, "Fx", {"K": self.code.K},
+                           {"V": 0.0, "Vn": 0.0, "NegW": 0.0, "Fx": 0.0,
                             "Bias": _bias(self.bias, population), "SpikeCount": 0.0},
-                           {"hArr": c.h.astype(np.float32), "TArr": c.T.astype(np.float32),
-                            **egp_vals})
+                           {**_signed_egps(self.code), **egp_vals})
 
 
 # -- offset-folded pairs: two membranes that take turns -----------------------------------
@@ -288,7 +345,8 @@ class CodeConverter(Converter):
     ``codes``/``biases``: by Activation-layer name; ``output_bias``: the read-out's;
     ``input_neuron``: the input population's neuron (:class:`FSInput` or mlGeNN's);
     ``paired``: every FS layer as a :class:`FSPairNeuron` (windows of 2K steps);
-    ``signed``: layers of signed identity neurons run side by side (:class:`FSSignedNeuron`).
+    ``signed``: layers of signed neurons (offset-folded pairs, signed identity neurons) that
+    run side by side (:class:`FSSignedNeuron`).
     The converted network's FS neurons and read-out still need their ``d_in``
     (:func:`helpers.snn.mlgenn.align_sources`)."""
 
@@ -414,16 +472,19 @@ def strided_convs(network) -> list:
 
 
 class FSCompiler(FewSpikeCompiler):
-    """mlGeNN's FewSpikeCompiler whose connections from :class:`FSSignedNeuron` read the
-    source's ``FireN`` (its negative half fired) through a presynaptic variable reference,
-    as GeNN 5's spike-like event conditions read presynaptic variables."""
+    """mlGeNN's FewSpikeCompiler whose connections from signed neurons side by side
+    (:class:`FSSignedNeuron`, :class:`FSSignedInput`) read the source's ``NegW`` (the weight
+    of its negative half's event this step, 0: none) through a presynaptic variable
+    reference, as GeNN 5's spike-like event conditions and code read presynaptic variables,
+    and add ``-g * NegW`` for each event."""
 
     def build_weight_update_model(self, connection, connect_snippet, compile_state):
         wum = super().build_weight_update_model(connection, connect_snippet, compile_state)
-        if isinstance(connection.source().neuron, FSSignedNeuron):
+        if isinstance(connection.source().neuron, (FSSignedNeuron, FSSignedInput)):
             # a dict of this model's own: mlGeNN's default one is shared by every model
             wum.pre_neuron_var_refs = dict(wum.pre_neuron_var_refs)
-            wum.add_pre_neuron_var_ref("FireN", "scalar", "FireN")
+            wum.add_pre_neuron_var_ref("NegW", "scalar", "NegW")
+            wum.model["pre_event_syn_code"] = "addToPost(-g * NegW);"
         return wum
 
 
