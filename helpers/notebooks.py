@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +153,39 @@ def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[s
     return problems
 
 
+#: The kernels' environment, whatever the caller's shell holds: figures go to files through
+#: ``helpers.report.style.savefig`` and are not shown inline (so an executed copy is the same
+#: from any shell), and TensorFlow's C++ log lines are off.
+KERNEL_ENV = {"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@contextmanager
+def _kernel_env():
+    """:data:`KERNEL_ENV` in ``os.environ`` (which the kernel inherits) while inside."""
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(path: str | Path, parameters: dict[str, Any], out_dir: Path,
                  log_output: bool = False) -> Path:
-    """Execute one notebook with papermill (cwd ``notebooks/``); return the executed copy."""
+    """Execute one notebook with papermill (cwd ``notebooks/``, kernel environment
+    :data:`KERNEL_ENV`); return the executed copy."""
     import papermill as pm
 
     path = Path(path)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
-                        kernel_name="python3", progress_bar=False, log_output=log_output)
+    with _kernel_env():
+        pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                            kernel_name="python3", progress_bar=False, log_output=log_output)
     return out
 
 

@@ -620,9 +620,9 @@ def test_changing_one_parameter_recomputes_and_an_unchanged_run_reuses(quick_cha
 @pytest.mark.slow
 def test_main_job_runs_offline_from_committed_results(tmp_path, monkeypatch):
     """The full profile on a copy of the committed data/ with no dataset, no ImageNet and an
-    empty Keras cache: every notebook re-uses its results, and the figures it draws and the
-    reader's copies of the notebooks equal the committed ones (what keeps `make run` from
-    dirtying `git status`)."""
+    empty Keras cache, from a shell without MPLBACKEND: every notebook re-uses its results, and
+    the figures it draws and the reader's copies of the notebooks equal the committed ones
+    (what keeps `make run` from dirtying `git status`)."""
     from helpers.notebooks import PUBLISHED_DIR, publish_executed
     from helpers.paths import REPO_ROOT
 
@@ -631,6 +631,8 @@ def test_main_job_runs_offline_from_committed_results(tmp_path, monkeypatch):
     for var in ("CIFAR10_DIR", "IMAGENET_DIR", "KERAS_HOME"):
         (tmp_path / var).mkdir()
         monkeypatch.setenv(var, str(tmp_path / var))
+    for var in ("MPLBACKEND", "TF_CPP_MIN_LOG_LEVEL"):     # a plain shell, as `make run` sees
+        monkeypatch.delenv(var, raising=False)
     for nb in NOTEBOOKS:
         params = {**load_profile("full")[nb.name], "output_root": str(root)}
         if "input_root" in parameter_names(nb):
