@@ -55,6 +55,17 @@ def measure(name: str, model, net, x: np.ndarray, batch: int) -> dict[str, float
     return ips
 
 
+def resnet_inputs(n: int) -> tuple[tf.keras.Model, np.ndarray, np.ndarray, np.ndarray]:
+    """The committed ReLU ResNet-20, 256 normalised calibration images (training images), ``n``
+    normalised CIFAR-10 test images and the calibration images' labels."""
+    dirs = project_dirs()
+    model = load_model(model_paths(dirs.models, "resnet20_relu")[0])
+    pp = load_card(dirs.models, "resnet20_relu")["preprocessing"]
+    data = load_cifar10(n_train=256, n_test=n)
+    return (model, normalize(data.x_train, pp["mean"], pp["std"]),
+            normalize(data.x_test, pp["mean"], pp["std"]), data.y_train)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=500, help="CIFAR-10 test images")
@@ -63,12 +74,7 @@ def main() -> None:
     ap.add_argument("--skip-lite0", action="store_true")
     args = ap.parse_args()
     set_seed()
-    dirs = project_dirs()
-    model = load_model(model_paths(dirs.models, "resnet20_relu")[0])
-    pp = load_card(dirs.models, "resnet20_relu")["preprocessing"]
-    data = load_cifar10(n_train=256, n_test=args.n)
-    x_cal = normalize(data.x_train, pp["mean"], pp["std"])
-    x = normalize(data.x_test, pp["mean"], pp["std"])
+    model, x_cal, x, _ = resnet_inputs(args.n)
     for K in (4, 8):
         measure(f"ResNet-20, binary K = {K}", model, convert(model, codes.binary(K, 1.0), x_cal),
                 x, args.batch)

@@ -14,51 +14,33 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
 SETTINGS = ("one op at a time", "TensorFlow's default")
 
 
-def best_time(fn, reps: int = 2) -> float:
-    """Best wall time of ``reps`` calls of ``fn`` after one warm-up call (tracing), in s."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def child(setting: str, n: int, steps: int) -> dict[str, float]:
     """The two timings under ``setting`` (this process's TensorFlow is configured first)."""
-    import numpy as np
     import tensorflow as tf
 
     from helpers.seeding import set_seed
     set_seed(deterministic_tf=setting == SETTINGS[0])
     if setting != SETTINGS[0]:
         tf.config.experimental.enable_op_determinism()      # the same kernels, ops concurrent
-    from helpers.ann.resnet import load_card, load_model, model_paths, resnet_cifar
-    from helpers.data import load_cifar10, normalize
+    from fs_eval_speed import resnet_inputs, timed           # benchmarks/ is on sys.path
+
+    from helpers.ann.resnet import resnet_cifar
     from helpers.fs import codes
-    from helpers.paths import project_dirs
     from helpers.snn.convert import convert
     from helpers.snn.simulate import EventSimulator
 
-    dirs = project_dirs()
-    model = load_model(model_paths(dirs.models, "resnet20_relu")[0])
-    pp = load_card(dirs.models, "resnet20_relu")["preprocessing"]
-    data = load_cifar10(n_train=256, n_test=n)
-    x_cal = normalize(data.x_train, pp["mean"], pp["std"])
-    x = normalize(data.x_test, pp["mean"], pp["std"])
+    model, x_cal, x, y_cal = resnet_inputs(n)
     sim = EventSimulator(convert(model, codes.binary(8, 1.0), x_cal), "per_step")
-    out = {"simulation": best_time(lambda: sim(x, 250, progress=False), reps=1)}
+    out = {"simulation": timed(lambda: sim(x, 250, progress=False), reps=1)}
     net = resnet_cifar(20)
     net.compile(tf.keras.optimizers.SGD(0.01, momentum=0.9),
                 tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    xb, yb = x_cal[:128], data.y_train[:128]
-    out["training"] = best_time(lambda: [net.train_on_batch(xb, yb) for _ in range(steps)])
+    xb, yb = x_cal[:128], y_cal[:128]
+    out["training"] = timed(lambda: [net.train_on_batch(xb, yb) for _ in range(steps)])
     return out
 
 
