@@ -482,7 +482,18 @@ def check_07(root: Path, p: dict) -> None:
         assert all(r["event_level_n"] == p["n_sim_lite2"] for r in l2["rows"])
         up = res["upscaling"]
         assert 0 < up["detail"] < 1 and up["larger_upscale_factor"] > up["upscale_factor"] > 1
-    _figures(root, "07_top1_vs_K", "07_layer_spikes")
+    # the headline network rebuilt from its recipe is the recorded one; noise draws on both parts
+    stab = _json(root / "data" / "results" / "imagenet_stability.json")
+    assert stab["code"] == head["code"] and stab["headline_check"]["n_images"] == n_eval
+    assert stab["eval"]["clean"]["snn_top1"] == stab["headline_check"]["snn_top1"] == head["snn_top1"]
+    assert stab["eval"]["clean"]["mean_spikes_per_neuron"] == pytest.approx(
+        head["mean_spikes_per_neuron"], rel=1e-6)
+    for part, n in (("val", p["n_val"]), ("eval", n_eval)):
+        s = stab[part]
+        assert (s["n_images"], s["n_draws"], len(s["draws"])) == (n, p["noise_draws"], p["noise_draws"])
+        assert s["summary"]["gap_min_pp"] <= s["summary"]["gap_mean_pp"] <= s["summary"]["gap_max_pp"]
+        assert all(0 <= d["snn_changed"] <= s["summary"]["images_ever_changed"] for d in s["draws"])
+    _figures(root, "07_top1_vs_K", "07_layer_spikes", "07_noise_gap")
 
 
 def check_08(root: Path, p: dict) -> None:

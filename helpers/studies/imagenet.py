@@ -259,20 +259,13 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
             "layer_sensitivity": sens, "rows": rows}
 
 
-def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
-                    n_genn: int, batch_size: int, backend: str | None = None,
-                    model_name: str = "efficientnet_lite0", progress: bool = True
-                    ) -> dict[str, Any]:
+def rebuilt_headline(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
+                     batch_size: int) -> tuple[Any, dict[str, slice], dict[str, Any]]:
     """The headline network of ``lite0`` (a :func:`lite_design_study` result on the same
-    images) on GeNN. Its recipe is designed again on the calibration part with the study's
-    seed (:func:`recipe_candidates`); ``headline_check`` compares the rebuilt network's
-    FS-equivalent top-1 and spikes on all evaluation images with the recorded headline row
-    (equal: the same network). Then the first ``n_genn`` evaluation images go through GeNN
-    (our FS neurons; depthwise convolutions as explicit synapses; the bottlenecks' signed
-    identity neurons side by side), the event-level simulator and the FS-equivalent model
-    (:func:`helpers.studies.genn.network_rows`; ``rows`` follow notebook 05's mlgenn.json)."""
-    from helpers.studies.genn import Images, network_rows
-
+    images) built again: its recipe designed on the calibration part with the study's seed
+    (:func:`recipe_candidates`) and converted. Returns ``(network, the sample's parts,
+    headline_check)``; the check compares the rebuilt network's FS-equivalent top-1 and spikes
+    on all evaluation images with the recorded headline row (equal: the same network)."""
     head = headline_row(lite0)
     parts = sample_parts(len(y), lite0["n_calib"], lite0["n_val"])
     x_cal, x_ev, y_ev = x[parts["calib"]], x[parts["eval"]], y[parts["eval"]]
@@ -280,7 +273,7 @@ def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], 
                              batch_size=batch_size)[0][-1]
     if cand.name != head["code"]:
         raise ValueError(f"the headline code {head['code']!r} cannot be designed again from "
-                         f"its row (got {cand.name!r}); GeNN runs designed families only")
+                         f"its row (got {cand.name!r}); only designed families can be rebuilt")
     net = convert_candidate(model, cand, x_cal)
     full = net.run(x_ev, batch_size=batch_size)
     n_neurons = sum(info.n_neurons for info in net.layers)
@@ -289,14 +282,51 @@ def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], 
              "recorded_snn_top1": head["snn_top1"],
              "mean_spikes_per_neuron": float(full["spikes"].sum(1).mean() / n_neurons),
              "recorded_mean_spikes_per_neuron": head["mean_spikes_per_neuron"]}
+    return net, parts, check
+
+
+def lite_genn_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
+                    n_genn: int, batch_size: int, backend: str | None = None,
+                    model_name: str = "efficientnet_lite0", progress: bool = True
+                    ) -> dict[str, Any]:
+    """The headline network of ``lite0`` (:func:`rebuilt_headline`, with its check) on GeNN:
+    the first ``n_genn`` evaluation images through GeNN (our FS neurons; depthwise
+    convolutions as explicit synapses; the bottlenecks' signed identity neurons side by
+    side), the event-level simulator and the FS-equivalent model
+    (:func:`helpers.studies.genn.network_rows`; ``rows`` follow notebook 05's mlgenn.json)."""
+    from helpers.studies.genn import Images, network_rows
+
+    net, parts, check = rebuilt_headline(model, x, y, lite0, batch_size=batch_size)
+    x_cal, x_ev, y_ev = x[parts["calib"]], x[parts["eval"]], y[parts["eval"]]
     ann_pred = model.predict(x_ev[:n_genn], batch_size=batch_size, verbose=0).argmax(1)
     im = Images(model_name, model, x_cal, x_ev[:n_genn], y_ev[:n_genn], ann_pred)
-    rows = network_rows(im, net, head["code"], progress=progress, backend=backend)
+    code = headline_row(lite0)["code"]
+    rows = network_rows(im, net, code, progress=progress, backend=backend)
     net.release()
-    return {"model": model_name, "code": head["code"], "n_genn": int(n_genn),
+    return {"model": model_name, "code": code, "n_genn": int(n_genn),
             "images": f"the first {n_genn} evaluation images (sample images "
                       f"{parts['eval'].start}-{parts['eval'].start + n_genn - 1})",
             "headline_check": check, "rows": rows}
+
+
+def lite_stability_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
+                         sigma: float, n_draws: int, batch_size: int, seed: int = 0,
+                         model_name: str = "efficientnet_lite0") -> dict[str, Any]:
+    """How stable the classes of ``lite0``'s headline network (:func:`rebuilt_headline`, with
+    its check) are under input noise of standard deviation ``sigma`` far below one intensity
+    level, ``n_draws`` draws (:func:`helpers.snn.stability.noise_draws`), on the validation
+    part (where the code was chosen) and on the evaluation part (where it is reported)."""
+    from helpers.snn.stability import noise_draws
+
+    net, parts, check = rebuilt_headline(model, x, y, lite0, batch_size=batch_size)
+    out = {"model": model_name, "code": headline_row(lite0)["code"], "headline_check": check}
+    for k, part in enumerate(("val", "eval")):
+        s = parts[part]
+        out[part] = {"images": f"sample images {s.start}-{s.stop - 1}",
+                     **noise_draws(net, x[s], y[s], sigma=sigma, n_draws=n_draws,
+                                   seed=seed + k, batch_size=batch_size)}
+    net.release()
+    return out
 
 
 def upscaling_cost(model, imagenet_dir, *, n: int | None, size: int, larger_size: int,
