@@ -16,6 +16,8 @@ from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.selection import UNCORRECTED_TWIN, bias_correction_targets, chosen_per_K
 from helpers.snn.convert import convert
+from helpers.snn.network import FSNetwork
+from helpers.snn.stability import noise_draws
 from helpers.studies.lite_codes import (BIAS_NOTE, Candidate, convert_candidate, layer_samples,
                                         layer_sensitivities, per_layer_candidates,
                                         pooled_candidates)
@@ -260,7 +262,7 @@ def carried_over(model, x: np.ndarray, y: np.ndarray, recipe: dict[str, Any], *,
 
 
 def rebuilt_headline(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, Any], *,
-                     batch_size: int) -> tuple[Any, dict[str, slice], dict[str, Any]]:
+                     batch_size: int) -> tuple[FSNetwork, dict[str, slice], dict[str, Any]]:
     """The headline network of ``lite0`` (a :func:`lite_design_study` result on the same
     images) built again: its recipe designed on the calibration part with the study's seed
     (:func:`recipe_candidates`) and converted. Returns ``(network, the sample's parts,
@@ -316,8 +318,6 @@ def lite_stability_study(model, x: np.ndarray, y: np.ndarray, lite0: dict[str, A
     its check) are under input noise of standard deviation ``sigma`` far below one intensity
     level, ``n_draws`` draws (:func:`helpers.snn.stability.noise_draws`), on the validation
     part (where the code was chosen) and on the evaluation part (where it is reported)."""
-    from helpers.snn.stability import noise_draws
-
     net, parts, check = rebuilt_headline(model, x, y, lite0, batch_size=batch_size)
     out = {"model": model_name, "code": headline_row(lite0)["code"], "headline_check": check}
     for k, part in enumerate(("val", "eval")):
