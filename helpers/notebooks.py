@@ -153,10 +153,12 @@ def profile_problems(profile: str | Path, folder: Path = NOTEBOOK_DIR) -> list[s
     return problems
 
 
-#: The kernels' environment, whatever the caller's shell holds: figures go to files through
-#: ``helpers.report.style.savefig`` and are not shown inline (so an executed copy is the same
-#: from any shell), and TensorFlow's C++ log lines are off.
-KERNEL_ENV = {"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2"}
+#: The kernels' environment, whatever the caller's shell holds (so an executed copy is the same
+#: from any shell): figures go to files through ``helpers.report.style.savefig`` and are also
+#: shown inline by IPython's inline backend (PNG at the figure's dpi, as deterministic as the
+#: figure files: the reader's copies show them), and TensorFlow's C++ log lines are off.
+KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+              "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @contextmanager
@@ -187,6 +189,15 @@ def run_notebook(path: str | Path, parameters: dict[str, Any], out_dir: Path,
         pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
                             kernel_name="python3", progress_bar=False, log_output=log_output)
     return out
+
+
+def printed_text(executed: str | Path) -> str:
+    """Everything an executed notebook printed (its stdout and stderr streams, in order)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs if o.output_type == "stream")
 
 
 #: Where the reader's copies of the full profile's executed notebooks go (rendered on GitHub).

@@ -17,7 +17,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from helpers.notebooks import (load_profile, notebooks_on_disk, parameter_names,
-                               profile_problems, run_notebook, static_problems)
+                               printed_text, profile_problems, run_notebook, static_problems)
 from helpers.paths import BUILD_DIR, resolve
 
 NOTEBOOKS = notebooks_on_disk()
@@ -96,6 +96,11 @@ def check_01(root: Path, p: dict) -> None:
         assert (card["n_train"], card["epochs"], card["init_from"]) == (
             p["from_relu_n_train"], p["relu_45k_epochs"], None)
         assert len(card["history"]["val_accuracy"]) == p["relu_45k_epochs"]
+        for act, epochs in p.get("from_relu_45k", {}).items():   # ... and its children
+            card = _json(root / "data" / "models" / f"resnet20_{act}_from_relu_45k.json")
+            assert card["init_from"]["name"] == "resnet20_relu_45k" and card["epochs"] == epochs
+            assert card["n_train"] == p["from_relu_n_train"] and card["activation"] == act
+            assert "validation images are unseen" in card["hyperparameters"]["recipe"]
     _figures(root, "01_training_curves")
 
 
@@ -599,104 +604,16 @@ def test_notebook_runs_in_quick_profile(nb, cifar10_dir, quick_chain):
     quick_chain.add(prefix)
 
 
-def _reader_cells(path: Path) -> list:
-    """A reader's copy's cells without papermill's injected-parameters cell (it names the
-    output folder of the run)."""
-    nb = nbformat.read(path, as_version=4)
-    return [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-
-
-def _stream_text(executed: Path) -> str:
-    """Everything the executed notebook printed (stdout/stderr streams)."""
-    nb = nbformat.read(executed, as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.outputs if o.output_type == "stream")
-
-
 @pytest.mark.slow
 def test_changing_one_parameter_recomputes_and_an_unchanged_run_reuses(quick_chain, tmp_path):
     if "06" not in quick_chain:
         pytest.skip("needs the quick chain's notebook 06 outputs in this session")
     nb = next(n for n in NOTEBOOKS if n.name.startswith("06"))
     params = {**load_profile("quick")[nb.name], "reuse": True}
-    text = _stream_text(run_notebook(nb, params, tmp_path / "same"))
+    text = printed_text(run_notebook(nb, params, tmp_path / "same"))
     assert "re-using" in text and "recomputing" not in text
     changed = {**params, "rate_T": [8]}
-    text = _stream_text(run_notebook(nb, changed, tmp_path / "changed"))
+    text = printed_text(run_notebook(nb, changed, tmp_path / "changed"))
     assert "recomputing cifar10.json: rate_T: [8, 16] -> [8]" in text
     rows = _json(QUICK_ROOT / "data" / "results" / "cifar10.json")["rows"]
     assert {r["T"] for r in rows if r["method"] == "rate"} == {8}
-
-
-@pytest.mark.slow
-def test_main_job_runs_offline_from_committed_results(tmp_path, monkeypatch):
-    """The full profile on a copy of the committed data/ with no dataset, no ImageNet and an
-    empty Keras cache, from a shell without MPLBACKEND: every notebook re-uses its results, and
-    the figures it draws and the reader's copies of the notebooks equal the committed ones
-    (what keeps `make run` from dirtying `git status`)."""
-    from helpers.notebooks import PUBLISHED_DIR, publish_executed
-    from helpers.paths import REPO_ROOT
-
-    root = tmp_path / "root"
-    shutil.copytree(REPO_ROOT / "data", root / "data")
-    for var in ("CIFAR10_DIR", "IMAGENET_DIR", "KERAS_HOME"):
-        (tmp_path / var).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / var))
-    for var in ("MPLBACKEND", "TF_CPP_MIN_LOG_LEVEL"):     # a plain shell, as `make run` sees
-        monkeypatch.delenv(var, raising=False)
-    for nb in NOTEBOOKS:
-        params = {**load_profile("full")[nb.name], "output_root": str(root)}
-        if "input_root" in parameter_names(nb):
-            params["input_root"] = str(root)
-        executed = run_notebook(nb, params, tmp_path / "executed")
-        text = _stream_text(executed)
-        assert "recomputing" not in text and "retraining" not in text, (nb.name, text)
-        mine = _reader_cells(publish_executed(executed, tmp_path / "published", root))
-        assert mine == _reader_cells(PUBLISHED_DIR / nb.name), \
-            f"notebooks/executed/{nb.name} differs from this run: run `make run` and commit it"
-    drawn = sorted(p.relative_to(root / "figures") for p in (root / "figures").rglob("*.*"))
-    assert drawn, "no figure was drawn"
-    for rel in drawn:
-        assert (root / "figures" / rel).read_bytes() == (REPO_ROOT / "figures" / rel).read_bytes(), \
-            f"figures/{rel} differs from the committed file: run `make run` and commit it"
-
-
-def test_reader_copy_is_deterministic_and_has_no_machine_paths(tmp_path, monkeypatch):
-    """publish_executed drops timestamps, stderr and widget views, joins a stream's chunks,
-    numbers the cells in order and hides the repository root and the data folders."""
-    from helpers.notebooks import publish_executed
-    from helpers.paths import REPO_ROOT
-
-    monkeypatch.setenv("CIFAR10_DIR", "/somewhere/cifar-10-batches-py")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {"start_time": "2026-11-30T11:31:42"}
-    a = nbformat.v4.new_code_cell("print(1)", execution_count=7)
-    a.metadata["execution"] = {"iopub.status.busy": "2026-11-30T11:31:42.749128Z"}
-    a.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                        text=f"re-using {REPO_ROOT}/data/results/x.json\n"
-                                             "CIFAR-10 from /somewhere/cifar-10-batches-py\n"),
-                 nbformat.v4.new_output("stream", name="stderr", text="100%|##| 3/3 [00:01]\n"),
-                 nbformat.v4.new_output("stream", name="stdout", text="done"),
-                 nbformat.v4.new_output("stream", name="stdout", text="\n"),
-                 nbformat.v4.new_output("display_data", data={
-                     "application/vnd.jupyter.widget-view+json": {"model_id": "abc"}})]
-    inj = nbformat.v4.new_code_cell("output_root = 'x'")
-    inj.metadata["tags"] = ["injected-parameters"]
-    b = nbformat.v4.new_code_cell("x", execution_count=3)
-    b.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "<F at 0x7f3a>"},
-                                        execution_count=3)]
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"), inj, a, b]
-    src = tmp_path / "01_x.ipynb"
-    nbformat.write(nb, str(src))
-    out = nbformat.read(publish_executed(src, tmp_path / "pub"), as_version=4)
-    assert "papermill" not in out.metadata and "execution" not in out.cells[1].metadata
-    assert [c.execution_count for c in out.cells[1:]] == [None, 1, 2]
-    assert out.cells[1].id == "injected-parameters"        # papermill's id is random
-    out.cells = out.cells[:1] + out.cells[2:]
-    assert out.cells[1].outputs == [nbformat.v4.new_output(
-        "stream", name="stdout", text="re-using data/results/x.json\n"
-                                      "CIFAR-10 from $CIFAR10_DIR\ndone\n")]   # one stream
-    assert out.cells[2].outputs[0]["data"] == {"text/plain": "<F at 0x…>"}
-    assert out.cells[2].outputs[0]["execution_count"] == 2
-    text = (tmp_path / "pub" / "01_x.ipynb").read_text()
-    assert str(REPO_ROOT) not in text and "2026-11-30" not in text

@@ -190,6 +190,8 @@ def test_code_and_model_display_names():
     assert model_label("resnet20_silu") == "ResNet-20, SiLU"
     assert model_label("resnet20_sigmoid_from_relu") == "ResNet-20, sigmoid (from ReLU weights)"
     assert model_label("resnet20_relu_45k") == "ResNet-20, ReLU, 45,000 training images"
+    assert model_label("resnet20_silu_from_relu_45k") == (
+        "ResNet-20, SiLU (from the 45,000-image ReLU network's weights)")
 
 
 def test_panel_legends_and_titles_show_no_identifiers(root):

@@ -216,3 +216,21 @@ def test_batched_logits_equal_one_eager_call_and_accuracy_counts_hits():
     y = ref.argmax(1).copy()
     y[:2] = (y[:2] + 1) % 3                                 # two wrong labels of seven
     assert accuracy(model, x, y, batch_size=3) == pytest.approx(5 / 7)
+
+
+def test_from_parent_config_names_the_parent_and_says_whether_it_saw_the_validation_images():
+    from helpers.ann.training import from_parent_config
+
+    old = from_parent_config("sigmoid", 40, 0.05, 7)
+    assert (old.name, old.init_from, old.n_train) == ("resnet20_sigmoid_from_relu",
+                                                      "resnet20_relu", 45_000)
+    assert "validation images were seen by the parent" in old.extra["recipe"]
+    new = from_parent_config("silu", 15, 0.05, 7, parent="resnet20_relu_45k",
+                             parent_n_train=45_000)
+    assert (new.name, new.init_from, new.epochs, new.seed) == (
+        "resnet20_silu_from_relu_45k", "resnet20_relu_45k", 15, 7)
+    assert "first 45,000 training images only" in new.extra["recipe"]
+    # a parent that saw more training images than the child keeps for itself saw its validation
+    leaky = from_parent_config("silu", 15, 0.05, 7, parent="resnet20_relu_45k", n_train=40_000,
+                               parent_n_train=45_000)
+    assert "were seen by the parent" in leaky.extra["recipe"]

@@ -148,17 +148,23 @@ def train_or_load(cfg: TrainConfig, data, mean=None, std=None, models_dir: str |
 
 
 def from_parent_config(activation: str, epochs: int, max_lr: float, seed: int,
-                       parent: str = "resnet20_relu", n_train: int = 45_000) -> TrainConfig:
+                       parent: str = "resnet20_relu", n_train: int = 45_000,
+                       parent_n_train: int | None = None) -> TrainConfig:
     """A ResNet-20 with ``activation`` that starts from ``parent``'s weights and trains on
     the first ``n_train`` images (validation: the rest), named
-    ``resnet20_<activation>_from_<parent's activation>``. The card says that the parent saw
-    the validation images when it was trained on all 50,000."""
-    return TrainConfig(name=f"resnet20_{activation}_from_{parent.rsplit('_', 1)[-1]}",
+    ``resnet20_<activation>_from_<parent without "resnet20_">`` (``..._from_relu``,
+    ``..._from_relu_45k``). ``parent_n_train``: how many training images the parent saw
+    (None: all 50,000); the card's recipe says whether the parent saw the validation images."""
+    if parent_n_train is not None and parent_n_train <= n_train:
+        seen = f"trained on the first {parent_n_train:,} training images only: the validation " \
+               "images are unseen"
+    else:
+        seen = "trained on all 50,000 training images, so its validation images were seen by " \
+               "the parent"
+    return TrainConfig(name=f"resnet20_{activation}_from_{parent.removeprefix('resnet20_')}",
                        activation=activation, epochs=epochs, max_lr=max_lr, seed=seed,
                        n_train=n_train, init_from=parent,
-                       extra={"recipe": f"fine-tuned from {parent} (trained on all 50,000 "
-                                        "training images, so its validation images were "
-                                        "seen by the parent)"})
+                       extra={"recipe": f"fine-tuned from {parent} ({seen})"})
 
 
 def reusable_card(cfg: TrainConfig, models_dir: str | Path, reuse: bool = True

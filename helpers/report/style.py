@@ -135,6 +135,8 @@ def model_label(model: str, brief: bool = False) -> str:
     """Display name of a network identifier: ``"resnet20_relu"`` -> ``"ResNet-20, ReLU"``,
     ``"resnet20_relu_nobn"`` -> ``"ResNet-20, ReLU, no BatchNorm"``,
     ``"resnet20_silu_from_relu"`` -> ``"ResNet-20, SiLU (from ReLU weights)"``,
+    ``"resnet20_silu_from_relu_45k"`` -> ``"ResNet-20, SiLU (from the 45,000-image ReLU
+    network's weights)"``,
     ``"resnet20_relu_45k"`` -> ``"ResNet-20, ReLU, 45,000 training images"``, a fine-tuned network
     ``"resnet20_relu_ft_K4_binary_K4_lam0.2_sm"`` -> ``"ResNet-20, ReLU, fine-tuned with
     binary, K = 4 (λ = 0.2, S&M pseudo-derivative)"`` (``brief``: λ and trained codes only,
@@ -157,8 +159,9 @@ def model_label(model: str, brief: bool = False) -> str:
         return model.replace("_", " ")
     act = ACTIVATION_LABELS.get(m["act"], m["act"])
     return (f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
-            + (" (from ReLU weights)" if m["parent"] else "")
-            + (", 45,000 training images" if m["k45"] else ""))
+            + ((" (from the 45,000-image ReLU network's weights)" if m["k45"] else
+                " (from ReLU weights)") if m["parent"] else
+               (", 45,000 training images" if m["k45"] else "")))
 
 
 def set_style(context: str = "notebook") -> None:
