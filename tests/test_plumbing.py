@@ -69,3 +69,18 @@ def test_savefig_writes_png_300dpi_and_pdf(tmp_path):
     dpi = Image.open(png).info["dpi"]
     assert round(dpi[0]) == 300
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["curves.pdf", "curves.png"]
+
+
+def test_training_recipe_reads_parent_images_and_batchnorm_from_the_card():
+    from helpers.report.panels import TRAINING_RECIPES, training_recipe
+
+    assert training_recipe({"init_from": None, "n_train": 50_000}) == "scratch_50k"
+    assert training_recipe({"init_from": None}) == "scratch_50k"       # older cards: all images
+    assert training_recipe({"init_from": None, "n_train": 45_000}) == "scratch_45k"
+    assert training_recipe({"init_from": None, "batchnorm": False}) == "nobn"
+    assert training_recipe({"init_from": {"name": "resnet20_relu", "sha256": "x"},
+                            "n_train": 45_000}) == "parent_50k"
+    assert training_recipe({"init_from": {"name": "resnet20_relu_45k", "sha256": "x"},
+                            "n_train": 45_000}) == "parent_45k"
+    assert training_recipe({"init_from": "resnet20_relu_45k"}) == "parent_45k"   # a config
+    assert len({color for _, color in TRAINING_RECIPES.values()}) == len(TRAINING_RECIPES)

@@ -19,6 +19,7 @@ from helpers.fs.codes import code_family
 from helpers.fs.neuron import fs_numpy, fs_trace
 from helpers.report.style import (
     ACTIVATION_COLORS,
+    ACTIVATION_LABELS,
     FAMILY_COLORS,
     SURROGATE_LABELS,
     code_label,
@@ -46,35 +47,51 @@ def split_label(rows: pd.DataFrame, missing: str = "test") -> str:
 CIFAR10_ANCHORS = [{"x": 1.36, "y": 92.5, "label": "Stöckl & Maass 2021: CIFAR-10 ResNet, K = 10"}]
 
 
-def plot_training_curves(cards: list[dict], ax_loss: plt.Axes | None = None,
-                         ax_acc: plt.Axes | None = None) -> plt.Figure:
-    """Loss and accuracy per epoch for each model card (needs ``card["history"]``): on the
-    training images and (dashed) on the held-out ones -- the validation images of a run with
-    ``n_val``, else the test set."""
-    if ax_loss is None or ax_acc is None:
-        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    else:
-        fig = ax_loss.figure
-    for card in cards:
-        h = card["history"]
-        c = ACTIVATION_COLORS.get(card["activation"])
-        if card.get("batchnorm") is False:       # the BN-free variant: same activation, grey
-            c = "dimgray"
-        if card["name"].endswith("_45k"):          # the same network on fewer images: darker
-            c = "#332288"
-        name = model_label(card["name"])
-        held_out = "validation" if card.get("n_val") else "test"
-        ep = range(1, len(h["loss"]) + 1)
-        ax_loss.plot(ep, h["loss"], color=c, label=f"{name} train")
-        if "val_loss" in h:
-            ax_loss.plot(ep, h["val_loss"], color=c, ls="--", label=f"{name} {held_out}")
-        ax_acc.plot(ep, [100 * a for a in h["accuracy"]], color=c, label=f"{name} train")
-        if "val_accuracy" in h:
-            ax_acc.plot(ep, [100 * a for a in h["val_accuracy"]], color=c, ls="--",
-                        label=f"{name} {held_out}")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", yscale="log")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
-    ax_acc.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+#: Training recipes of notebook 01's networks: (label, colour) by what a card records.
+TRAINING_RECIPES = {
+    "scratch_50k": ("from scratch, all 50,000 images", "#0072B2"),
+    "nobn": ("no BatchNorm, from scratch, 50,000 images", "dimgray"),
+    "scratch_45k": ("from scratch, first 45,000 images", "#009E73"),
+    "parent_50k": ("from the 50,000-image ReLU network", "#E69F00"),
+    "parent_45k": ("from the 45,000-image ReLU network", "#CC79A7"),
+}
+
+
+def training_recipe(card: dict) -> str:
+    """The key in :data:`TRAINING_RECIPES` of a model card: its parent (``init_from``), the
+    images it trained on (``n_train``; absent or 50,000: all) and ``batchnorm``."""
+    parent = card.get("init_from")
+    parent = parent.get("name") if isinstance(parent, dict) else parent
+    if parent:
+        return "parent_45k" if parent.endswith("_45k") else "parent_50k"
+    if card.get("batchnorm") is False:
+        return "nobn"
+    return "scratch_45k" if card.get("n_train", 50_000) < 50_000 else "scratch_50k"
+
+
+def plot_training_curves(cards: list[dict]) -> plt.Figure:
+    """Loss (top) and accuracy (bottom) per epoch of each model card (needs
+    ``card["history"]``), one column per hidden activation, one colour per training recipe
+    (:func:`training_recipe`): solid on the training images, dashed on the held-out ones --
+    the validation images of a run with ``n_val``, else the test set."""
+    acts = list(dict.fromkeys(c["activation"] for c in cards))
+    fig, axes = plt.subplots(2, len(acts), figsize=(4.6 * len(acts), 7), squeeze=False,
+                             sharex="col")
+    for col, act in enumerate(acts):
+        ax_loss, ax_acc = axes[0, col], axes[1, col]
+        for card in (c for c in cards if c["activation"] == act):
+            h, (recipe, color) = card["history"], TRAINING_RECIPES[training_recipe(card)]
+            held_out = "validation" if card.get("n_val") else "test"
+            ep = range(1, len(h["loss"]) + 1)
+            for ax, key, scale in ((ax_loss, "loss", 1), (ax_acc, "accuracy", 100)):
+                ax.plot(ep, [scale * v for v in h[key]], color=color, label=f"{recipe}: train")
+                if f"val_{key}" in h:
+                    ax.plot(ep, [scale * v for v in h[f"val_{key}"]], color=color, ls="--",
+                            label=f"{recipe}: {held_out}")
+        ax_loss.set(title=ACTIVATION_LABELS.get(act, act), ylabel="cross-entropy loss (nats)",
+                    yscale="log")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
+        ax_acc.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.tight_layout()
     return fig
 
