@@ -498,6 +498,10 @@ def check_07(root: Path, p: dict) -> None:
         assert (s["n_images"], s["n_draws"], len(s["draws"])) == (n, p["noise_draws"], p["noise_draws"])
         assert s["summary"]["gap_min_pp"] <= s["summary"]["gap_mean_pp"] <= s["summary"]["gap_max_pp"]
         assert all(0 <= d["snn_changed"] <= s["summary"]["images_ever_changed"] for d in s["draws"])
+        g = s["clean_gap"]         # the clean run's gap over the same images, with its interval
+        assert g["n"] == n and g["gap_pp"] == pytest.approx(s["clean"]["accuracy_gap_pp"])
+        assert g["ci_low_pp"] <= g["gap_pp"] <= g["ci_high_pp"] and 0 <= g["mcnemar_p"] <= 1
+        assert g["ref_only"] + g["new_only"] <= round(s["clean"]["ann_disagreement"] * n)
     _figures(root, "07_top1_vs_K", "07_layer_spikes", "07_noise_gap")
 
 

@@ -56,6 +56,10 @@ def test_noise_draws_flip_exactly_the_images_at_a_threshold():
     gaps = [d["accuracy_gap_pp"] for d in out["draws"]]
     assert out["summary"]["gap_mean_pp"] == pytest.approx(np.mean(gaps))
     assert out["summary"]["gap_sd_pp"] == pytest.approx(np.std(gaps, ddof=1))
+    # the clean run: both networks right on every image, so no image is discordant
+    assert out["clean_gap"]["gap_pp"] == 0.0 and out["clean_gap"]["n"] == len(x)
+    assert (out["clean_gap"]["ref_only"], out["clean_gap"]["new_only"]) == (0, 0)
+    assert out["clean_gap"]["ci_low_pp"] == out["clean_gap"]["ci_high_pp"] == 0.0
 
 
 @pytest.mark.parametrize("kw,match", [({"sigma": 0.0}, "sigma"), ({"sigma": float("nan")}, "sigma"),

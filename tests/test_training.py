@@ -234,3 +234,36 @@ def test_from_parent_config_names_the_parent_and_says_whether_it_saw_the_validat
     leaky = from_parent_config("silu", 15, 0.05, 7, parent="resnet20_relu_45k", n_train=40_000,
                                parent_n_train=45_000)
     assert "were seen by the parent" in leaky.extra["recipe"]
+
+
+def test_paired_gap_counts_discordant_images_and_matches_closed_forms():
+    from helpers.ann.metrics import paired_gap
+
+    y = np.zeros(10, int)
+    new = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    r = paired_gap(y, np.zeros(10, int), new, seed=1)
+    assert (r["ref_only"], r["new_only"], r["n"]) == (3, 0, 10)
+    assert r["gap_pp"] == pytest.approx(30.0)
+    assert r["mcnemar_p"] == pytest.approx(2 * 0.5 ** 3)   # all 3 discordant one way
+    assert 0.0 <= r["ci_low_pp"] < 30.0 < r["ci_high_pp"] <= 100.0   # no image favours new
+    # 5 images only ref gets right, 1 only new: exact two-sided p = 2 (1 + 6) / 2^6
+    ref = np.array([0] * 5 + [1] + [0] * 4)
+    new = np.array([1] * 5 + [0] + [0] * 4)
+    assert paired_gap(y, ref, new)["mcnemar_p"] == pytest.approx(2 * 7 / 64)
+    # a large sample: the bootstrap interval is the normal one, gap ± 1.96 SE with the
+    # per-image variance p_b + p_c - (p_b - p_c)^2 of the paired difference
+    n, b, c = 10_000, 400, 224
+    y = np.zeros(n, int)
+    ref = np.r_[np.zeros(b, int), np.ones(c, int), np.zeros(n - b - c, int)]
+    new = np.r_[np.ones(b, int), np.zeros(c, int), np.zeros(n - b - c, int)]
+    r = paired_gap(y, ref, new, seed=3)
+    pb, pc = b / n, c / n
+    se = 100 * np.sqrt((pb + pc - (pb - pc) ** 2) / n)
+    assert r["gap_pp"] == pytest.approx(1.76)
+    assert r["ci_low_pp"] == pytest.approx(1.76 - 1.959964 * se, abs=0.03)
+    assert r["ci_high_pp"] == pytest.approx(1.76 + 1.959964 * se, abs=0.03)
+    assert r == paired_gap(y, ref, new, seed=3)                      # seeded
+    with pytest.raises(ValueError, match="one label and two predictions per image"):
+        paired_gap(y, ref[:-1], new)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        paired_gap(y, ref, new, confidence=1.0)

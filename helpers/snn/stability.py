@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from helpers.ann.metrics import paired_gap
 from helpers.snn.network import FSNetwork
 
 
@@ -49,7 +50,9 @@ def noise_draws(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, sigma: float, n
     fraction of images whose class differs from the clean run's. ``summary``: the gap's
     mean, standard deviation (ddof 1), minimum and maximum over the draws, their mean
     disagreement, and ``images_ever_changed``, the fraction of images whose SNN class
-    differs from the clean run's in at least one draw."""
+    differs from the clean run's in at least one draw. ``clean_gap``: how sure the clean
+    run's gap is for this sample of images (:func:`helpers.ann.metrics.paired_gap`, ANN vs
+    SNN, bootstrap seeded by ``seed``) -- the other uncertainty of a gap measured once."""
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma={sigma!r}: the noise's standard deviation must be positive "
                          "and finite (in the network's input units)")
@@ -69,4 +72,5 @@ def noise_draws(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, sigma: float, n
                "disagreement_mean": float(np.mean([d["ann_disagreement"] for d in draws])),
                "images_ever_changed": float(changed.mean())}
     return {"sigma": float(sigma), "n_draws": int(n_draws), "n_images": int(len(y)),
-            "seed": int(seed), "clean": clean, "draws": draws, "summary": summary}
+            "seed": int(seed), "clean": clean, "draws": draws, "summary": summary,
+            "clean_gap": paired_gap(y, classes["ann"], classes["snn"], seed=seed)}
