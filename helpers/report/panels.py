@@ -18,7 +18,6 @@ from helpers.fs import activations
 from helpers.fs.codes import code_family
 from helpers.fs.neuron import fs_numpy, fs_trace
 from helpers.report.style import (
-    ACTIVATION_COLORS,
     ACTIVATION_LABELS,
     FAMILY_COLORS,
     SURROGATE_LABELS,

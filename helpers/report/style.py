@@ -20,8 +20,6 @@ from helpers.paths import REPO_ROOT
 from helpers.results import atomic_output
 
 PALETTE = "colorblind"
-#: Consistent colours per activation across all figures.
-ACTIVATION_COLORS = dict(zip(("relu", "silu", "sigmoid"), sns.color_palette(PALETTE, 3)))
 ACTIVATION_LABELS = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "sigmoid": "sigmoid"}
 
 
@@ -158,10 +156,12 @@ def model_label(model: str, brief: bool = False) -> str:
     if not m:
         return model.replace("_", " ")
     act = ACTIVATION_LABELS.get(m["act"], m["act"])
-    return (f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "")
-            + ((" (from the 45,000-image ReLU network's weights)" if m["k45"] else
-                " (from ReLU weights)") if m["parent"] else
-               (", 45,000 training images" if m["k45"] else "")))
+    if m["parent"]:     # started from a ReLU network's weights: which one
+        origin = (" (from the 45,000-image ReLU network's weights)" if m["k45"]
+                  else " (from ReLU weights)")
+    else:
+        origin = ", 45,000 training images" if m["k45"] else ""
+    return f"ResNet-{m['depth']}, {act}" + (", no BatchNorm" if m["nobn"] else "") + origin
 
 
 def set_style(context: str = "notebook") -> None:
