@@ -101,6 +101,25 @@ def test_a_corrected_headline_is_scored_with_its_uncorrected_twin(study):
     plain = nets[("tiny", base, "analog")].run(x)["logits"]
     assert comparison[0]["snn_accuracy"] == pytest.approx(np.mean(plain.argmax(1) == y))
     assert {r["code"] for r in test} == {"binary_K4", base, base + NOTE}
+    # each test row's gap as a paired comparison, counted from the ANN's own predictions
+    ann = np.asarray(loaded.get("tiny")[0](x, training=False)).argmax(1)
+    snn = direct.run(x)["logits"].argmax(1)
+    r = head[0]
+    assert (r["ann_only"], r["snn_only"]) == (np.sum((ann == y) & (snn != y)),
+                                              np.sum((ann != y) & (snn == y)))
+    assert r["accuracy_gap_pp"] == pytest.approx(100 * (r["ann_only"] - r["snn_only"]) / len(y))
+    assert r["gap_ci_low_pp"] <= r["accuracy_gap_pp"] <= r["gap_ci_high_pp"]
+    assert r["ann_disagreement"] == pytest.approx(np.mean(ann != snn))
+
+
+def test_a_gap_interval_needs_the_predictions_of_the_rows_ann():
+    from helpers.studies.rows import gap_interval
+
+    y = np.array([0, 1, 2, 3])
+    g = gap_interval(y, np.array([0, 1, 2, 0]), np.array([0, 1, 0, 3]), 0.75)
+    assert (g["ann_only"], g["snn_only"], g["mcnemar_p"]) == (1, 1, 1.0)
+    with pytest.raises(ValueError, match="not the row's ann_accuracy 0.500000"):
+        gap_interval(y, np.array([0, 1, 2, 0]), y, 0.5)
 
 
 def test_bias_images_beyond_the_calibration_images_are_refused(study):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.ann.metrics import accuracy
+from helpers.ann.metrics import accuracy, predictions
 from helpers.ann.resnet import load_card, load_model, model_paths
 from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
@@ -107,6 +108,7 @@ class _Models:
 
     def __init__(self, models_dir, data: Splits):
         self.dir, self.data, self._cache, self._normalised = models_dir, data, {}, {}
+        self._predictions: dict[tuple[str, str], np.ndarray] = {}
 
     def get(self, name: str):
         if name not in self._cache:
@@ -127,8 +129,17 @@ class _Models:
     def reference_accuracy(self, name: str, split: str) -> float:
         """The ANN accuracy a row of ``name`` is compared with on ``split``: the network's
         own, or, for a fine-tuned network, its parent's (the original ANN)."""
+        return self.images(self._reference(name), split)[2]
+
+    def reference_predictions(self, name: str, split: str) -> np.ndarray:
+        """The classes ``(N,)`` of :meth:`reference_accuracy`'s ANN on ``split``."""
+        ref = self._reference(name)
+        self.images(ref, split)
+        return self._predictions[(ref, split)]
+
+    def _reference(self, name: str) -> str:
         card = self.get(name)[3]
-        return self.images(card["parent"] if card.get("finetuned") else name, split)[2]
+        return card["parent"] if card.get("finetuned") else name
 
     def row_info(self, name: str) -> dict[str, Any]:
         """What a results row says about its network: ``finetuned`` and, for fine-tuned
@@ -149,7 +160,11 @@ class _Models:
                 x, y = self.data.images(split)
                 self._normalised[key] = (normalize(x, pp["mean"], pp["std"]), y)
             x, y = self._normalised[key]
-            seen[split] = (x, y, accuracy(model, x, y) if split != "calib" else None)
+            acc = None
+            if split != "calib":
+                self._predictions[(name, split)] = pred = predictions(model, x)
+                acc = float(np.mean(pred == y))
+            seen[split] = (x, y, acc)
         return seen[split]
 
 
@@ -247,7 +262,8 @@ def _test_row(v: dict, code: str, nets: dict, loaded: _Models, precision: str,
     x, y, _ = loaded.images(v["model"], "test")
     net = nets[(v["model"], code, v["input_mode"])]
     row = net_row(net, x, y, model_name=v["model"], precision=precision, split="test",
-                  ann_accuracy=loaded.reference_accuracy(v["model"], "test"))
+                  ann_accuracy=loaded.reference_accuracy(v["model"], "test"),
+                  ann_predictions=loaded.reference_predictions(v["model"], "test"))
     bias = {k: v[k] for k in ("bias_images", "bias_estimator") if code == v["code"] and k in v}
     row = {**row, **loaded.row_info(v["model"]), "code": code, **bias, "chosen_on": chosen_on,
            **_verified(net, x, y, n_verify)}

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.ann.metrics import accuracy
+from helpers.ann.metrics import accuracy, paired_gap
 from helpers.fs.codes import code_family
 from helpers.snn.energy import ann_macs, energy_table
 from helpers.snn.network import FSNetwork
@@ -26,10 +26,11 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
     (images evaluated), ``spikes_per_layer`` (spikes per neuron), ``synops_per_layer`` (per
     image). ``ann_accuracy`` is measured on the same images with the BN-folded ANN unless
     given (a fine-tuned network is compared with its parent, the original ANN). With
-    ``ann_predictions`` (the ANN's class per image, shape (N,)) the row also has
-    ``ann_disagreement``: the fraction of images whose predicted class differs from the
-    ANN's (right-to-wrong and wrong-to-right flips both count; in the accuracy gap they
-    cancel)."""
+    ``ann_predictions`` (the classes per image, shape (N,), of the ANN ``ann_accuracy``
+    belongs to) the row also has ``ann_disagreement``: the fraction of images whose
+    predicted class differs from the ANN's (right-to-wrong and wrong-to-right flips both
+    count; in the accuracy gap they cancel), and how sure its gap is
+    (:func:`gap_interval`)."""
     r = net.evaluate(x, y, batch_size)
     if ann_accuracy is None:
         ann_accuracy = accuracy(net.ann, x, y, batch_size)
@@ -46,7 +47,24 @@ def net_row(net: FSNetwork, x: np.ndarray, y: np.ndarray, *, model_name: str,
             "spikes_per_layer": r["spikes_per_neuron_per_layer"],
             "synops_per_layer": r["synops_per_layer"],
             **({} if ann_predictions is None else
-               {"ann_disagreement": _disagreement(r["predictions"], ann_predictions)})}
+               {"ann_disagreement": _disagreement(r["predictions"], ann_predictions),
+                **gap_interval(y, ann_predictions, r["predictions"], ann_accuracy)})}
+
+
+def gap_interval(y: np.ndarray, ann_pred: np.ndarray, snn_pred: np.ndarray,
+                 ann_accuracy: float) -> dict[str, Any]:
+    """A row's accuracy gap as a paired comparison over its images
+    (:func:`helpers.ann.metrics.paired_gap`, 95 %): ``gap_ci_low_pp`` / ``gap_ci_high_pp``,
+    ``ann_only`` / ``snn_only`` (images only the ANN / only the SNN classifies correctly) and
+    ``mcnemar_p``. ``ann_accuracy`` must be the accuracy of ``ann_pred`` (the interval is of
+    the row's gap)."""
+    if abs(float(np.mean(np.asarray(ann_pred) == np.asarray(y))) - ann_accuracy) > 1e-9:
+        raise ValueError(f"ann_predictions score {np.mean(np.asarray(ann_pred) == y):.6f}, "
+                         f"not the row's ann_accuracy {ann_accuracy:.6f}. Fix: pass the "
+                         "predictions of the ANN the row is compared with")
+    g = paired_gap(y, ann_pred, snn_pred)
+    return {"gap_ci_low_pp": g["ci_low_pp"], "gap_ci_high_pp": g["ci_high_pp"],
+            "ann_only": g["ref_only"], "snn_only": g["new_only"], "mcnemar_p": g["mcnemar_p"]}
 
 
 def _disagreement(pred: np.ndarray, ann_pred: np.ndarray) -> float:
