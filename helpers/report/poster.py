@@ -53,8 +53,8 @@ from helpers.selection import best_code, chosen_test_row, split_of
 
 #: The network per activation when neither the caller nor cifar10.json's provenance names
 #: one (the names notebook 01 gives them).
-DEFAULT_MODELS = {"relu": "resnet20_relu", "silu": "resnet20_silu_from_relu",
-                  "sigmoid": "resnet20_sigmoid_from_relu"}
+DEFAULT_MODELS = {"relu": "resnet20_relu", "silu": "resnet20_silu_from_relu_45k",
+                  "sigmoid": "resnet20_sigmoid_from_relu_45k"}
 DEFAULT_RELU_MODEL = DEFAULT_MODELS["relu"]
 
 #: Resolution of the panel PNGs (dots per inch). The poster PDF embeds each panel at 100 px
