@@ -9,7 +9,8 @@ figures, the poster, Keras models and cached weights are all written through it.
 A results file records its :func:`provenance`: the parameters that produced it and SHA-256
 fingerprints of the files it read (models, codes, weights). :func:`reuse_results` returns
 the stored results only on an exact match; otherwise it prints one line naming what changed
-and the caller recomputes.
+and the caller recomputes. A long study keeps its pieces (a row, a job's rows) under build/
+through :func:`cached`, keyed by everything that shapes them, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,31 @@ def reuse_results(path: str | Path, prov: Mapping[str, Any], reuse: bool = True)
         return None
     print(f"re-using {path} (its parameters and input files match)")
     return stored
+
+
+def cache_file(cache_dir: str | Path, label: str, key: Any) -> Path:
+    """Where :func:`cached` keeps a piece labelled ``label`` (readable: model, code, ...)
+    whose ``key`` (JSON-able) holds everything that shapes it, e.g. the SHA-256 of the files
+    it reads: ``cache_dir/<label>__<16 hex digits of the key's SHA-256>.json`` (characters
+    other than letters, digits and ``._@=+-`` in the label become ``_``)."""
+    text = json.dumps(_to_jsonable(key), sort_keys=True)
+    label = re.sub(r"[^A-Za-z0-9._@=+-]+", "_", label).strip("_")
+    return Path(cache_dir) / f"{label}__{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+
+
+def cached(cache_dir: str | Path | None, label: str, key: Any, compute: Callable[[], Any],
+           reuse: bool = True) -> Any:
+    """``compute()``'s value as JSON gives it back (the same whether computed or read), written
+    atomically to :func:`cache_file` and read from there instead when ``reuse`` and a piece
+    with the same ``key`` is stored (its recorded key must equal ``key``). ``cache_dir``
+    None: computed every time, nothing kept."""
+    key = json.loads(json.dumps(_to_jsonable(key), sort_keys=True))
+    path = cache_file(cache_dir, label, key) if cache_dir is not None else None
+    if reuse and path is not None and path.is_file():
+        stored = read_json(path)
+        if stored.get("key") == key:
+            return stored["value"]
+    value = json.loads(json.dumps(_to_jsonable(compute())))
+    if path is not None:
+        write_json(path, {"key": key, "value": value})
+    return value

@@ -15,8 +15,7 @@ from helpers.fs import codes
 from helpers.fs.neuron import FSCode
 from helpers.selection import UNCORRECTED_TWIN
 from helpers.snn.bias import bias_corrected
-from helpers.studies.cifar10 import _Models, bias_twins, score_on_test
-from helpers.studies.rows import net_row
+from helpers.studies.cifar10 import bias_twins, conversion_study, score_on_test
 
 NOTE = " (bias-corrected)"
 
@@ -27,11 +26,10 @@ def _designed(name: str, scale: float) -> FSCode:
     return FSCode(name, "relu", b.h, b.T, b.d, b.x_range, {"family": "distribution_aware"})
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """A tiny ReLU ResNet-8 with random BN statistics, random images, three codes at K = 4
-    (the binary reference and two designed ones) converted and measured on validation."""
-    tmp = tmp_path_factory.mktemp("models")
+def _tiny_study(tmp):
+    """A tiny ReLU ResNet-8 with random BN statistics, random images and three codes at K = 4
+    (the binary reference and two designed ones) under ``tmp``: (models dir, codes dir,
+    splits)."""
     tf.keras.utils.set_random_seed(3)
     model = resnet_cifar(8, width=4, name="tiny")
     rng = np.random.default_rng(3)
@@ -43,23 +41,30 @@ def study(tmp_path_factory):
     save_card({"name": "tiny", "activation": "relu", "test_accuracy": 0.1, "epochs": 1,
                "params": 1, "train_seconds": 0, "seed": 0,
                "preprocessing": {"mean": [120.0] * 3, "std": [60.0] * 3}}, tmp)
+    (tmp / "codes").mkdir()
+    _designed("relu_a_K4", 1.0).save(tmp / "codes")
+    _designed("relu_b_K4", 0.8).save(tmp / "codes")
     img = lambda n: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)   # noqa: E731
     lab = lambda n: rng.integers(0, 10, n)                                # noqa: E731
-    data = Splits(img(20), lab(20), img(24), lab(24), img(16), lab(16), tmp)
-    loaded, nets, val = _Models(tmp, data), {}, []
-    x, y, _ = loaded.images("tiny", "val")
-    for code in (codes.binary(4, 1.0), _designed("relu_a_K4", 1.0), _designed("relu_b_K4", 0.8)):
-        net = loaded.convert("tiny", "relu", code, "analog")
-        val.append({**net_row(net, x, y, model_name="tiny", split="val",
-                              ann_accuracy=loaded.reference_accuracy("tiny", "val")),
-                    **loaded.row_info("tiny")})
-        nets[("tiny", code.name, "analog")] = net
+    return tmp, tmp / "codes", Splits(img(20), lab(20), img(24), lab(24), img(16), lab(16), tmp)
+
+
+def _val_rows(models_dir, codes_dir, data, **kw):
+    return conversion_study({"relu": "tiny"}, models_dir, codes_dir, data, binary_K_list=(4,),
+                            input_modes=("analog",), progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The tiny network converted with its three codes and measured on validation images."""
+    val, _, nets, loaded = _val_rows(*_tiny_study(tmp_path_factory.mktemp("models")))
+    assert [r["code"] for r in val] == ["binary_K4", "relu_a_K4", "relu_b_K4"]
     return loaded, nets, val
 
 
 def test_twins_are_the_chosen_designed_codes_corrected_on_the_first_calibration_images(study):
     loaded, nets, val = study
-    twins = bias_twins(val, dict(nets), loaded, bias_images=8, estimator="mean",
+    twins = bias_twins(val, nets, loaded, bias_images=8, estimator="mean",
                        progress=False)
     best = min(val[1:], key=lambda r: (r["accuracy_gap_pp"], r["mean_spikes_per_neuron"]))
     assert [t["code"] for t in twins] == [best["code"] + NOTE]    # best at K = 4 = headline
@@ -83,7 +88,6 @@ def test_twins_are_the_chosen_designed_codes_corrected_on_the_first_calibration_
 
 def test_a_corrected_headline_is_scored_with_its_uncorrected_twin(study):
     loaded, nets, val = study
-    nets = dict(nets)
     twins = bias_twins(val, nets, loaded, bias_images=8, estimator="median", progress=False)
     twins = [{**t, "accuracy_gap_pp": -50.0} for t in twins]       # the twin wins the choice
     test = score_on_test(val + twins, nets, loaded, n_verify=4, progress=False)
@@ -125,4 +129,31 @@ def test_a_gap_interval_needs_the_predictions_of_the_rows_ann():
 def test_bias_images_beyond_the_calibration_images_are_refused(study):
     loaded, nets, val = study
     with pytest.raises(ValueError, match="bias_images=21 must be 1..20"):
-        bias_twins(val, dict(nets), loaded, bias_images=21, progress=False)
+        bias_twins(val, nets, loaded, bias_images=21, progress=False)
+
+
+def test_a_cached_study_resumes_without_converting_and_measures_again_what_changed(tmp_path):
+    models_dir, codes_dir, data = _tiny_study(tmp_path)
+    cache = tmp_path / "rows"
+    val, _, nets, loaded = _val_rows(models_dir, codes_dir, data, cache_dir=cache)
+    twins = bias_twins(val, nets, loaded, bias_images=8, cache_dir=cache, progress=False)
+    test = score_on_test(val + twins, nets, loaded, n_verify=4, cache_dir=cache, progress=False)
+    assert nets.converted == 4 and len(list(cache.iterdir())) == 4 + len(test)
+    # a second run (an interrupted one resumed) reads every row and converts nothing
+    val2, _, nets2, loaded2 = _val_rows(models_dir, codes_dir, data, cache_dir=cache)
+    twins2 = bias_twins(val2, nets2, loaded2, bias_images=8, cache_dir=cache, progress=False)
+    test2 = score_on_test(val2 + twins2, nets2, loaded2, n_verify=4, cache_dir=cache,
+                          progress=False)
+    assert (val2, twins2, test2) == (val, twins, test) and nets2.converted == 0
+    # another bias estimator is another network: its rows are measured
+    other = bias_twins(val2, nets2, loaded2, bias_images=8, estimator="mean", cache_dir=cache,
+                       progress=False)
+    assert nets2.converted == 2 and other[0]["snn_accuracy"] is not None
+    # a changed code file: only its row is measured again, and differs
+    b = _designed("relu_b_K4", 0.8)             # (a scaled code converts the same: α_l)
+    FSCode(b.name, "relu", b.h, b.T * [1, 1.5, 1, 1], b.d, b.x_range, b.meta).save(codes_dir)
+    val3, _, nets3, _ = _val_rows(models_dir, codes_dir, data, cache_dir=cache)
+    assert nets3.converted == 1 and val3[:2] == val[:2]
+    assert val3[2]["mean_spikes_per_neuron"] != val[2]["mean_spikes_per_neuron"]
+    # reuse=False measures everything
+    assert _val_rows(models_dir, codes_dir, data, cache_dir=cache, reuse=False)[2].converted == 3

@@ -5,6 +5,8 @@ on the test set. Plus the rate-coded baseline and the energy table of the headli
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,8 @@ from helpers.data import Splits, normalize
 from helpers.fs import codes as code_families
 from helpers.fs.jra import jra_code
 from helpers.fs.neuron import FSCode
-from helpers.results import read_json
+from helpers.paths import BUILD_DIR
+from helpers.results import cached, read_json, sha256_file
 from helpers.selection import (UNCORRECTED_TWIN, best_code, bias_correction_targets,
                                chosen_per_K)
 from helpers.snn.bias import BIAS_NOTE, bias_corrected
@@ -25,6 +28,7 @@ from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement, raster_summary, simulate
 from helpers.studies.finetune import finetuned_network
+from helpers.snn.finetune import layer_codes_from_dict
 from helpers.studies.rows import net_row, snn_energy, verified
 
 
@@ -101,6 +105,40 @@ def conversion_jobs(models: dict[str, str], models_dir, codes_dir, *, binary_K_l
     return jobs
 
 
+class _Nets(Mapping):
+    """Converted networks by ``(model, code name, input mode)``, each built the first time it
+    is asked for (a study whose rows are cached converts only what it still measures), with
+    the ``fingerprints`` (JSON) of what shapes each: model files, code, input mode, images."""
+
+    def __init__(self):
+        self._build: dict[tuple, Callable[[], FSNetwork]] = {}
+        self._built: dict[tuple, FSNetwork] = {}
+        self.fingerprints: dict[tuple, dict[str, Any]] = {}
+
+    def add(self, key: tuple, build: Callable[[], FSNetwork], fingerprint: dict[str, Any]):
+        """Register network ``key``: ``build()`` converts it (a network registered again
+        with another fingerprint is built anew)."""
+        if self.fingerprints.get(key, fingerprint) != fingerprint:
+            self._built.pop(key, None)
+        self._build[key], self.fingerprints[key] = build, fingerprint
+
+    def __getitem__(self, key: tuple) -> FSNetwork:
+        if key not in self._built:
+            self._built[key] = self._build[key]()
+        return self._built[key]
+
+    def __iter__(self):
+        return iter(self._build)
+
+    def __len__(self) -> int:
+        return len(self._build)
+
+    @property
+    def converted(self) -> int:
+        """How many networks were built so far."""
+        return len(self._built)
+
+
 class _Models:
     """Models loaded once, with their calibration images and the ANN accuracy per split.
     Normalised images are held once per split and preprocessing (the fine-tuned networks
@@ -109,6 +147,7 @@ class _Models:
     def __init__(self, models_dir, data: Splits):
         self.dir, self.data, self._cache, self._normalised = models_dir, data, {}, {}
         self._predictions: dict[tuple[str, str], np.ndarray] = {}
+        self._fingerprints: dict[str, dict[str, str]] = {}
 
     def get(self, name: str):
         if name not in self._cache:
@@ -116,6 +155,28 @@ class _Models:
             self._cache[name] = (load_model(model_paths(self.dir, name)[0]),
                                  card["preprocessing"], {}, card)
         return self._cache[name]
+
+    def fingerprint(self, name: str) -> dict[str, str]:
+        """SHA-256 of the files a row of ``name`` depends on: its model and card and those of
+        the ANN its rows are compared with (a fine-tuned network's parent)."""
+        if name not in self._fingerprints:
+            card = load_card(self.dir, name)
+            names = [name] + ([card["parent"]] if card.get("finetuned") else [])
+            self._fingerprints[name] = {p.name: sha256_file(p) for n in names
+                                        for p in model_paths(self.dir, n)}
+        return self._fingerprints[name]
+
+    def add_network(self, nets: "_Nets", act: str, name: str, code: FSCode | None,
+                    mode: str) -> tuple[str, str, str]:
+        """Register model ``name`` converted with ``code`` (:meth:`convert`) in ``nets``
+        under ``(name, code name, mode)``, the key it returns; converted when first used."""
+        shown = code or next(iter(layer_codes_from_dict(load_card(self.dir, name)
+                                                        ["layer_codes"]).values()))
+        key = (name, shown.name, mode)
+        nets.add(key, partial(self.convert, name, act, code, mode),
+                 {"model": self.fingerprint(name), "code": shown.to_dict() if code else None,
+                  "input_mode": mode, "calib": self.data.describe()["calib"]})
+        return key
 
     def convert(self, name: str, act: str, code: FSCode | None, mode: str) -> FSNetwork:
         """Model ``name`` converted with ``code`` (None: a fine-tuned network's own codes),
@@ -170,29 +231,47 @@ class _Models:
 
 def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits, *,
                      split: str = "val", n_sim: int = 0, precision: str = "fp32",
-                     progress: bool = True, **job_kwargs):
+                     progress: bool = True, cache_dir=None, reuse: bool = True,
+                     **job_kwargs):
     """Convert every job of :func:`conversion_jobs` (calibrated on ``data``'s calibration
     images) and measure it on the ``split`` images. With ``n_sim > 0`` the event-level
     simulator is compared with the FS-equivalent model on ``n_sim`` of those images per
-    conversion. Returns ``(rows, agreement_rows, nets, loaded)``; ``nets`` maps ``(model,
-    code, input_mode)`` to the network, ``loaded`` holds the models and their images."""
-    rows, agree, nets = [], [], {}
+    conversion. With ``cache_dir`` each conversion's row is kept there
+    (:func:`helpers.results.cached`, keyed by its network's fingerprint and the images) and
+    re-used when ``reuse``, so an interrupted study resumes. Returns ``(rows,
+    agreement_rows, nets, loaded)``; ``nets`` (:class:`_Nets`) maps ``(model, code,
+    input_mode)`` to the network, ``loaded`` holds the models and their images."""
+    rows, agree, nets = [], [], _Nets()
     loaded = _Models(models_dir, data)
     for act, name, code, mode in tqdm(conversion_jobs(models, models_dir, codes_dir,
                                                       **job_kwargs),
                                       desc="conversions", disable=not progress):
-        x, y, _ = loaded.images(name, split)
-        ann_acc = loaded.reference_accuracy(name, split)
-        net = loaded.convert(name, act, code, mode)
-        rows.append({**net_row(net, x, y, model_name=name, precision=precision,
-                               ann_accuracy=ann_acc, split=split), **loaded.row_info(name)})
-        nets[(name, net.code.name, mode)] = net
+        key = loaded.add_network(nets, act, name, code, mode)
+        piece = cached(cache_dir, "__".join((*key, split)),
+                       {**nets.fingerprints[key], "images": data.describe()[split],
+                        "precision": precision, "n_sim": n_sim},
+                       partial(_split_row, nets, key, loaded, split, precision, n_sim), reuse)
+        rows.append(piece["row"])
         if n_sim:
-            a = agreement(net, x[:n_sim], y[:n_sim], progress=False)
-            agree.append({"model": name, "code": net.code.name, "K": net.K,
-                          "input_mode": mode, "split": split, **a})
-        net.release()
+            agree.append(piece["agreement"])
     return rows, agree, nets, loaded
+
+
+def _split_row(nets: _Nets, key: tuple, loaded: _Models, split: str, precision: str,
+               n_sim: int = 0) -> dict[str, Any]:
+    """Network ``key``'s ``row`` on the ``split`` images and, with ``n_sim``, its event-level
+    ``agreement`` on the first ``n_sim`` of them."""
+    name, _, mode = key
+    net, (x, y, _) = nets[key], loaded.images(name, split)
+    row = {**net_row(net, x, y, model_name=name, precision=precision, split=split,
+                     ann_accuracy=loaded.reference_accuracy(name, split)),
+           **loaded.row_info(name)}
+    a = None
+    if n_sim:
+        a = {"model": name, "code": net.code.name, "K": net.K, "input_mode": mode,
+             "split": split, **agreement(net, x[:n_sim], y[:n_sim], progress=False)}
+    net.release()
+    return {"row": row, "agreement": a}
 
 
 def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, Any]:
@@ -204,38 +283,45 @@ def raster(loaded: _Models, model_name: str, K: int, image: int) -> dict[str, An
     return raster_summary(net, sim, image, model=model_name, code=f"binary_K{K}")
 
 
-def bias_twins(val_rows: list[dict], nets: dict, loaded: _Models, *, bias_images: int,
+def bias_twins(val_rows: list[dict], nets: _Nets, loaded: _Models, *, bias_images: int,
                estimator: str = "median", precision: str = "fp32",
-               energy_budget: float | None = None, progress: bool = True
-               ) -> list[dict[str, Any]]:
+               energy_budget: float | None = None, progress: bool = True, cache_dir=None,
+               reuse: bool = True) -> list[dict[str, Any]]:
     """Validation rows of the networks :func:`~helpers.selection.bias_correction_targets`
     picks among ``val_rows`` (best designed code per K, headline, within the energy budget),
     again with empirical bias correction (:func:`helpers.snn.bias.bias_corrected`) on their
     model's first ``bias_images`` calibration images by ``estimator``. Their ``code`` adds
-    :data:`~helpers.snn.bias.BIAS_NOTE`; the corrected networks join ``nets`` under it."""
+    :data:`~helpers.snn.bias.BIAS_NOTE`; the corrected networks join ``nets`` under it.
+    ``cache_dir``, ``reuse``: as in :func:`conversion_study`."""
+    if not 0 < bias_images <= len(loaded.data.y_calib):
+        raise ValueError(f"bias_images={bias_images} must be 1..{len(loaded.data.y_calib)}, "
+                         "the calibration images. Fix: lower it or raise n_calib")
     rows = []
     for v in tqdm(bias_correction_targets(val_rows, energy_budget=energy_budget),
                   desc="bias correction", disable=not progress):
-        model, mode, code = v["model"], v["input_mode"], v["code"] + BIAS_NOTE
-        x_cal = loaded.images(model, "calib")[0]
-        if not 0 < bias_images <= len(x_cal):
-            raise ValueError(f"bias_images={bias_images} must be 1..{len(x_cal)}, the "
-                             "calibration images. Fix: lower it or raise n_calib")
-        twin = bias_corrected(nets[(model, v["code"], mode)], x_cal[:bias_images], estimator)
-        x, y, _ = loaded.images(model, "val")
-        row = net_row(twin, x, y, model_name=model, precision=precision, split="val",
-                      ann_accuracy=loaded.reference_accuracy(model, "val"))
-        rows.append({**row, **loaded.row_info(model), "code": code,
-                     "bias_images": bias_images, "bias_estimator": estimator})
-        nets[(model, code, mode)] = twin
-        twin.release()
+        model, mode = v["model"], v["input_mode"]
+        base, key = (model, v["code"], mode), (model, v["code"] + BIAS_NOTE, mode)
+        nets.add(key, partial(_corrected, nets, base, loaded, bias_images, estimator),
+                 {**nets.fingerprints[base], "bias": [bias_images, estimator]})
+        piece = cached(cache_dir, "__".join((*key, "val")),
+                       {**nets.fingerprints[key], "images": loaded.data.describe()["val"],
+                        "precision": precision, "n_sim": 0},
+                       partial(_split_row, nets, key, loaded, "val", precision), reuse)
+        rows.append({**piece["row"], "code": key[1], "bias_images": bias_images,
+                     "bias_estimator": estimator})
     return rows
 
 
-def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precision: str = "fp32",
-                  n_verify: int = 0, n_verify_reference: int = 0,
-                  energy_budget: float | None = None, progress: bool = True
-                  ) -> list[dict[str, Any]]:
+def _corrected(nets: _Nets, base: tuple, loaded: _Models, bias_images: int, estimator: str
+               ) -> FSNetwork:
+    x_cal = loaded.images(base[0], "calib")[0]
+    return bias_corrected(nets[base], x_cal[:bias_images], estimator)
+
+
+def score_on_test(val_rows: list[dict], nets: _Nets, loaded: _Models, *,
+                  precision: str = "fp32", n_verify: int = 0, n_verify_reference: int = 0,
+                  energy_budget: float | None = None, progress: bool = True, cache_dir=None,
+                  reuse: bool = True) -> list[dict[str, Any]]:
     """Test-set rows of what was chosen on the validation rows (:func:`chosen_per_K`): per
     network, input mode and K the best designed code and the reference codes (and the best
     code within ``energy_budget``, an SNN/ANN energy ratio). With
@@ -243,19 +329,26 @@ def score_on_test(val_rows: list[dict], nets: dict, loaded: _Models, *, precisio
     the first ``n_verify`` test images, every other reference row on the first
     ``n_verify_reference`` (:func:`helpers.studies.rows.verified`). A chosen headline code
     with bias correction (:func:`bias_twins`) is scored also without it, for comparison
-    (``chosen_on`` :data:`~helpers.selection.UNCORRECTED_TWIN`, not simulated)."""
-    out = []
-    for v in tqdm(chosen_per_K(val_rows, energy_budget=energy_budget), desc="test set",
-                  disable=not progress):
-        n = n_verify if is_headline(v) else n_verify_reference
-        out.append(_test_row(v, v["code"], nets, loaded, precision, v["chosen_on"], n))
+    (``chosen_on`` :data:`~helpers.selection.UNCORRECTED_TWIN`, not simulated).
+    ``cache_dir``, ``reuse``: as in :func:`conversion_study`."""
+    jobs = []
+    for v in chosen_per_K(val_rows, energy_budget=energy_budget):
+        jobs.append((v, v["code"], v["chosen_on"],
+                     n_verify if is_headline(v) else n_verify_reference))
         if v.get("bias_images") and v["chosen_on"].endswith("(best_code)"):
-            out.append(_test_row(v, v["code"].removesuffix(BIAS_NOTE), nets, loaded,
-                                 precision, UNCORRECTED_TWIN, 0))
+            jobs.append((v, v["code"].removesuffix(BIAS_NOTE), UNCORRECTED_TWIN, 0))
+    out = []
+    for v, code, chosen_on, n in tqdm(jobs, desc="test set", disable=not progress):
+        key = (v["model"], code, v["input_mode"])
+        out.append(cached(cache_dir, "__".join((*key, "test")),
+                          {**nets.fingerprints[key], "images": loaded.data.describe()["test"],
+                           "precision": precision, "n_verify": n, "chosen_on": chosen_on},
+                          partial(_test_row, v, code, nets, loaded, precision, chosen_on, n),
+                          reuse))
     return out
 
 
-def _test_row(v: dict, code: str, nets: dict, loaded: _Models, precision: str,
+def _test_row(v: dict, code: str, nets: _Nets, loaded: _Models, precision: str,
               chosen_on: str, n_verify: int) -> dict[str, Any]:
     """The test row of network ``(v's model, code, v's input mode)``, simulated event by
     event on the first ``n_verify`` test images."""
@@ -310,7 +403,8 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
                   precision: str = "fp32", seed: int = 0, finetuned: list[str] = (),
                   n_verify: int = 0, n_verify_reference: int = 0, jra_specs=(),
                   energy_budget: float | None = None, bias_images: int = 0,
-                  bias_estimator: str = "median") -> dict[str, Any]:
+                  bias_estimator: str = "median", cache_dir=BUILD_DIR / "cifar10_rows",
+                  reuse: bool = True) -> dict[str, Any]:
     """Notebook 06's computation: every FS conversion (post-hoc codes, the JRA floating-point
     codes of ``jra_specs`` and the fine-tuned networks of ``finetuned``) on the validation
     images, the chosen ones on the test images,
@@ -320,33 +414,46 @@ def cifar10_study(models: dict[str, str], inputs, data: Splits, *, binary_K_list
     the other references on ``n_verify_reference`` (:func:`score_on_test`); ``energy_budget``
     adds each network's best code within that SNN/ANN energy ratio. With ``bias_images``,
     the designed codes chosen so are validated again with empirical bias correction on that
-    many calibration images (:func:`bias_twins`) and compete in the choice. Returns
-    cifar10.json's dict (without its provenance)."""
+    many calibration images (:func:`bias_twins`) and compete in the choice. Every row is
+    kept in ``cache_dir`` as it is measured and re-used when ``reuse`` (an interrupted study
+    resumes; None: nothing kept). Returns cifar10.json's dict (without its provenance)."""
+    keep = dict(cache_dir=cache_dir, reuse=reuse)
     val, _, nets, loaded = conversion_study(
         models, inputs.models, inputs.codes, data, split="val", precision=precision,
         binary_K_list=binary_K_list, input_modes=input_modes, fs_input_K=fs_input_K,
-        max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs)
+        max_codes=max_codes, finetuned=finetuned, jra_specs=jra_specs, **keep)
     if bias_images:
         val += bias_twins(val, nets, loaded, bias_images=bias_images, estimator=bias_estimator,
-                          precision=precision, energy_budget=energy_budget)
+                          precision=precision, energy_budget=energy_budget, **keep)
     test = score_on_test(val, nets, loaded, precision=precision, n_verify=n_verify,
-                         n_verify_reference=n_verify_reference, energy_budget=energy_budget)
+                         n_verify_reference=n_verify_reference, energy_budget=energy_budget,
+                         **keep)
     relu = models.get("relu")
     rate = []
     if relu and (key := next((k for k in nets if k[0] == relu), None)):
-        rate = rate_rows(nets[key], relu, loaded, rate_T, rate_configs, n_rate, seed=seed)
-    energy = {}
+        rate = cached(cache_dir, f"{relu}__rate",
+                      {"model": loaded.fingerprint(relu), "calib": data.describe()["calib"],
+                       "images": data.describe()["test"], "n_rate": n_rate, "T": rate_T,
+                       "configs": rate_configs, "seed": seed},
+                      lambda: rate_rows(nets[key], relu, loaded, rate_T, rate_configs, n_rate,
+                                        seed=seed), reuse)
     pick = best_code([r for r in val if r["model"] == relu and r["input_mode"] == "analog"
                       and not r.get("finetuned")])
-    if pick is not None:
-        row = next(r for r in test if (r["model"], r["code"], r["input_mode"])
-                   == (pick["model"], pick["code"], "analog"))
-        table, ratio = snn_energy(nets[(pick["model"], pick["code"], "analog")],
-                                  row["synops_per_layer"], precision)
-        energy = {"code": pick["code"], "ratio": ratio, "precision": precision,
-                  "split": "test", "table": table.to_dict(orient="records")}
     return {"splits": data.describe(), "n_test": int(len(data.y_test)),
             "n_val": int(len(data.y_val)), "n_rate": n_rate, "n_calib": int(len(data.y_calib)),
             "precision": precision, "energy_budget": energy_budget, "seed": seed,
             "bias_images": bias_images, "bias_estimator": bias_estimator,
-            "rows": val + test + rate, "energy": energy}
+            "rows": val + test + rate, "energy": _headline_energy(pick, test, nets, precision)}
+
+
+def _headline_energy(pick: dict | None, test: list[dict], nets: _Nets, precision: str
+                     ) -> dict[str, Any]:
+    """The per-layer energy table of the headline code ``pick`` (a validation row) from its
+    analog-input test row; empty without one."""
+    if pick is None:
+        return {}
+    key = (pick["model"], pick["code"], "analog")
+    row = next(r for r in test if (r["model"], r["code"], r["input_mode"]) == key)
+    table, ratio = snn_energy(nets[key], row["synops_per_layer"], precision)
+    return {"code": pick["code"], "ratio": ratio, "precision": precision, "split": "test",
+            "table": table.to_dict(orient="records")}

@@ -3,8 +3,6 @@ simulators; rows follow data/results/mlgenn.json."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from helpers.data import normalize
 from helpers.fs import codes as code_families
 from helpers.fs.neuron import FSCode
 from helpers.paths import BUILD_DIR
-from helpers.results import read_json, sha256_file, write_json
+from helpers.results import cache_file, read_json, sha256_file, write_json
 from helpers.snn import mlgenn
 from helpers.snn.convert import convert
 from helpers.snn.network import FSNetwork
@@ -168,11 +166,10 @@ def _cache_file(cache_dir, job: dict[str, Any], data, backend: str | None, K_bin
     and the binary K of mlGeNN's own path."""
     if not cache_dir:
         return None
-    key = json.dumps([job, {f.name: sha256_file(f) for f in files}, len(data.y_calib),
-                      len(data.y_test), K_binary], sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return (Path(cache_dir) / f"{job['model']}__{job['code']}__"
-            f"{backend or mlgenn.default_backend()}__{digest}.json")
+    key = [job, {f.name: sha256_file(f) for f in files}, len(data.y_calib), len(data.y_test),
+           K_binary]
+    return cache_file(cache_dir, f"{job['model']}__{job['code']}__"
+                      f"{backend or mlgenn.default_backend()}", key)
 
 
 def genn_jobs_and_reads(jobs: list[dict[str, Any]], finetuned_K, finetuned: bool,
