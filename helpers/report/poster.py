@@ -248,8 +248,8 @@ SM_CODES = {"silu": "sm_silu_K16", "sigmoid": "sm_sigmoid_K12"}
 #: The smooth-network target: accuracy gap (pp), spikes per neuron, SNN/ANN energy ratio.
 SMOOTH_TARGET = {"accuracy_gap_pp": 0.3, "mean_spikes_per_neuron": 1.0, "energy_ratio": 0.3}
 SMOOTH_COLUMNS = ("model", "code", "K", "ann_accuracy", "snn_accuracy", "accuracy_gap_pp",
-                  "mean_spikes_per_neuron", "latency_timesteps", "energy_ratio",
-                  "event_level_n", "event_level_agreement")
+                  "gap_ci_low_pp", "gap_ci_high_pp", "mean_spikes_per_neuron",
+                  "latency_timesteps", "energy_ratio", "event_level_n", "event_level_agreement")
 
 
 def smooth_network_rows(rows: Iterable[Mapping[str, Any]], models: Mapping[str, str]
