@@ -24,11 +24,11 @@ from helpers.selection import (UNCORRECTED_TWIN, best_code, bias_correction_targ
                                chosen_per_K)
 from helpers.snn.bias import BIAS_NOTE, bias_corrected
 from helpers.snn.convert import convert
+from helpers.snn.finetune import layer_codes_from_dict
 from helpers.snn.network import FSNetwork
 from helpers.snn.rate import rate_simulate
 from helpers.snn.simulate import agreement, raster_summary, simulate
 from helpers.studies.finetune import finetuned_network
-from helpers.snn.finetune import layer_codes_from_dict
 from helpers.studies.rows import net_row, snn_energy, verified
 
 
