@@ -247,14 +247,23 @@ def conversion_study(models: dict[str, str], models_dir, codes_dir, data: Splits
                                                       **job_kwargs),
                                       desc="conversions", disable=not progress):
         key = loaded.add_network(nets, act, name, code, mode)
-        piece = cached(cache_dir, "__".join((*key, split)),
-                       {**nets.fingerprints[key], "images": data.describe()[split],
-                        "precision": precision, "n_sim": n_sim},
-                       partial(_split_row, nets, key, loaded, split, precision, n_sim), reuse)
+        piece = _cached_row(cache_dir, reuse, nets, key, data, split,
+                            partial(_split_row, nets, key, loaded, split, precision, n_sim),
+                            precision=precision, n_sim=n_sim)
         rows.append(piece["row"])
         if n_sim:
             agree.append(piece["agreement"])
     return rows, agree, nets, loaded
+
+
+def _cached_row(cache_dir, reuse: bool, nets: _Nets, key: tuple, data: Splits, split: str,
+                compute, **settings) -> Any:
+    """``compute()`` for network ``key`` on the ``split`` images, kept in ``cache_dir``
+    (:func:`helpers.results.cached`) under the network's fingerprint, the images and the
+    row's ``settings``."""
+    return cached(cache_dir, "__".join((*key, split)),
+                  {**nets.fingerprints[key], "images": data.describe()[split], **settings},
+                  compute, reuse)
 
 
 def _split_row(nets: _Nets, key: tuple, loaded: _Models, split: str, precision: str,
@@ -303,10 +312,9 @@ def bias_twins(val_rows: list[dict], nets: _Nets, loaded: _Models, *, bias_image
         base, key = (model, v["code"], mode), (model, v["code"] + BIAS_NOTE, mode)
         nets.add(key, partial(_corrected, nets, base, loaded, bias_images, estimator),
                  {**nets.fingerprints[base], "bias": [bias_images, estimator]})
-        piece = cached(cache_dir, "__".join((*key, "val")),
-                       {**nets.fingerprints[key], "images": loaded.data.describe()["val"],
-                        "precision": precision, "n_sim": 0},
-                       partial(_split_row, nets, key, loaded, "val", precision), reuse)
+        piece = _cached_row(cache_dir, reuse, nets, key, loaded.data, "val",
+                            partial(_split_row, nets, key, loaded, "val", precision),
+                            precision=precision, n_sim=0)
         rows.append({**piece["row"], "code": key[1], "bias_images": bias_images,
                      "bias_estimator": estimator})
     return rows
@@ -340,11 +348,10 @@ def score_on_test(val_rows: list[dict], nets: _Nets, loaded: _Models, *,
     out = []
     for v, code, chosen_on, n in tqdm(jobs, desc="test set", disable=not progress):
         key = (v["model"], code, v["input_mode"])
-        out.append(cached(cache_dir, "__".join((*key, "test")),
-                          {**nets.fingerprints[key], "images": loaded.data.describe()["test"],
-                           "precision": precision, "n_verify": n, "chosen_on": chosen_on},
-                          partial(_test_row, v, code, nets, loaded, precision, chosen_on, n),
-                          reuse))
+        out.append(_cached_row(cache_dir, reuse, nets, key, loaded.data, "test",
+                               partial(_test_row, v, code, nets, loaded, precision,
+                                       chosen_on, n),
+                               precision=precision, n_verify=n, chosen_on=chosen_on))
     return out
 
 
